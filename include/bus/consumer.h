@@ -1,0 +1,643 @@
+/* bus/consumer.h - consumers: assign, seek, position, poll.
+ *
+ * A consumer keeps, per assigned partition, its own {pos, next offset} and a reader
+ * slot in the ring where it publishes the oldest byte it still needs (at the start
+ * of each poll: the previous poll's records are then released).  Reading follows
+ * ring.h: acquire the commit word, check it names the expected offset, step.
+ * On BUS_OVERFLOW_OVERWRITE topics records are copied out and the tail is checked
+ * afterwards (a seqlock read): if a producer may have reached them, the consumer was
+ * lapped and the copies are dropped.
+ */
+#ifndef BUS_CONSUMER_H
+#define BUS_CONSUMER_H
+
+#include "producer.h"
+
+struct bus__cpart {
+    struct bus__ring r;
+    struct bus__rslot *slot;
+    const char *topic;   /* owned by bus_consumer.topics */
+    int32_t partition;
+    uint64_t pos;        /* next byte to read */
+    int64_t next;        /* offset of the record at pos */
+    int64_t skip_until;  /* after a seek: records below it are stepped over */
+    uint64_t published;  /* pos last stored in the reader slot */
+    uint64_t stall_pos;  /* where it last found a reserved, uncommitted record */
+    int64_t stall_since, last_reap;
+    int orphan;          /* checks that found no claim covering stall_pos */
+    int err;             /* sticky: BUS_ELAPPED, BUS_ECORRUPT, BUS_EDELETED until a seek */
+    bool stalled;
+};
+
+struct bus_consumer {
+    bus_t *bus;
+    bus_consumer_config_t cfg;
+    char *group_id, *client_id;
+    int client; /* index of its doorbell in the control segment */
+    struct bus__self me;
+    struct bus__cpart *parts;
+    size_t nparts, parts_cap;
+    char **topics;
+    size_t ntopics;
+    size_t rr;            /* where the next poll starts, for fairness */
+    bus_header_t *hdrs;   /* decoded headers of the last poll */
+    size_t hdrs_cap;
+    unsigned char *copy;  /* copies of records from overwrite topics */
+    size_t copy_cap, copy_used;
+};
+
+BUS_API void bus_consumer_config_init(bus_consumer_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->auto_commit = 1;
+    cfg->auto_commit_interval_ms = 5000;
+    cfg->auto_offset_reset = BUS_OFFSET_RESET_LATEST;
+    cfg->assignment_strategy = BUS_ASSIGN_RANGE;
+    cfg->dead_producer_ms = 50;
+    cfg->spin_us = 20;
+}
+
+BUS_API int bus_consumer_open(bus_consumer_t **out, bus_t *b, const bus_consumer_config_t *cfg)
+{
+    *out = NULL;
+    bus_consumer_config_t def;
+    if (!cfg) {
+        bus_consumer_config_init(&def);
+        cfg = &def;
+    }
+    if (cfg->auto_offset_reset < BUS_OFFSET_RESET_LATEST || cfg->auto_offset_reset > BUS_OFFSET_RESET_NONE ||
+        cfg->assignment_strategy < BUS_ASSIGN_RANGE ||
+        cfg->assignment_strategy > BUS_ASSIGN_COOPERATIVE_STICKY || cfg->dead_producer_ms < 1 ||
+        cfg->spin_us < 0 || cfg->auto_commit_interval_ms < 0)
+        return -EINVAL;
+    bus_consumer_t *c = (bus_consumer_t *)calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->bus = b;
+    c->cfg = *cfg;
+    c->me = bus__self();
+    if ((cfg->group_id && !(c->group_id = strdup(cfg->group_id))) ||
+        (cfg->client_id && !(c->client_id = strdup(cfg->client_id)))) {
+        free(c->group_id);
+        free(c);
+        return -ENOMEM;
+    }
+    c->cfg.group_id = c->group_id;
+    c->cfg.client_id = c->client_id;
+    c->client = bus__client_alloc(b, cfg->client_id);
+    if (c->client < 0) {
+        int r = c->client;
+        free(c->group_id);
+        free(c->client_id);
+        free(c);
+        return r;
+    }
+    *out = c;
+    return 0;
+}
+
+static inline struct bus__cpart *bus__cpart_find(bus_consumer_t *c, const char *topic, int32_t p)
+{
+    for (size_t i = 0; i < c->nparts; i++)
+        if (c->parts[i].partition == p && strcmp(c->parts[i].topic, topic) == 0)
+            return &c->parts[i];
+    return NULL;
+}
+
+static inline const char *bus__consumer_topic(bus_consumer_t *c, const char *topic)
+{
+    for (size_t i = 0; i < c->ntopics; i++)
+        if (strcmp(c->topics[i], topic) == 0)
+            return c->topics[i];
+    char **t = (char **)realloc(c->topics, (c->ntopics + 1) * sizeof *t);
+    if (!t)
+        return NULL;
+    c->topics = t;
+    if (!(t[c->ntopics] = strdup(topic)))
+        return NULL;
+    return t[c->ntopics++];
+}
+
+/* Moves a partition's position to (pos, next) and registers it with producers.
+ * `want` is the offset the caller asked for (BUS_OFFSET_BEGINNING/END re-resolve if
+ * producers overwrote the spot meanwhile). */
+static inline int bus__cpart_place(struct bus__cpart *cp, int64_t want)
+{
+    for (int attempt = 0; attempt < 100; attempt++) {
+        uint64_t pos;
+        int64_t next, skip;
+        uint64_t tp;
+        int64_t to;
+        bus__ring_tail(&cp->r, &tp, &to);
+        if (want == BUS_OFFSET_END) {
+            pos = tp;
+            next = skip = to;
+        } else {
+            uint64_t op;
+            int64_t oo;
+            bus__ring_oldest(&cp->r, &op, &oo);
+            if (want == BUS_OFFSET_BEGINNING) {
+                pos = op;
+                next = skip = oo;
+            } else if (want < oo || want > to) {
+                return BUS_EOFFSET;
+            } else if (want == to) {
+                pos = tp;
+                next = skip = to;
+            } else {
+                skip = want;
+                if (bus__ring_locate(&cp->r, want, &pos, &next) < 0 || next < oo) {
+                    pos = op;
+                    next = oo;
+                }
+            }
+        }
+        int r = bus__ring_reader_set(&cp->r, cp->slot, pos, next);
+        if (r == BUS_ELAPPED)
+            continue; /* producers took that spot meanwhile: look again */
+        if (r < 0)
+            return r;
+        cp->pos = cp->published = pos;
+        cp->next = next;
+        cp->skip_until = skip;
+        cp->err = 0;
+        cp->stalled = false;
+        cp->stall_pos = BUS__NO_POS;
+        return 0;
+    }
+    return BUS_EOFFSET;
+}
+
+static inline void bus__cpart_release(struct bus__cpart *cp)
+{
+    if (cp->slot)
+        bus__ring_reader_close(&cp->r, cp->slot);
+    bus__ring_unmap(&cp->r);
+}
+
+BUS_API int bus_assign(bus_consumer_t *c, const char *topic, const int32_t *partitions, size_t n)
+{
+    int r = bus_topic_name_check(topic);
+    if (r < 0)
+        return r;
+    struct bus__topic_ref t;
+    if ((r = bus__topic_find(c->bus, topic, &t)) < 0)
+        return r;
+    bool all = !partitions || n == 0;
+    if (all)
+        n = (size_t)t.partitions;
+    for (size_t i = 0; !all && i < n; i++)
+        if (partitions[i] < 0 || partitions[i] >= t.partitions)
+            return BUS_ENOPART;
+    if (c->cfg.auto_offset_reset == BUS_OFFSET_RESET_NONE)
+        return BUS_EOFFSET; /* no committed offsets without a group */
+    const char *name = bus__consumer_topic(c, topic);
+    if (!name)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        int32_t p = all ? (int32_t)i : partitions[i];
+        if (bus__cpart_find(c, topic, p))
+            continue; /* already assigned: keeps its position */
+        if (c->nparts == c->parts_cap) {
+            size_t cap = c->parts_cap ? 2 * c->parts_cap : 8;
+            struct bus__cpart *np = (struct bus__cpart *)realloc(c->parts, cap * sizeof *np);
+            if (!np)
+                return -ENOMEM;
+            c->parts = np;
+            c->parts_cap = cap;
+        }
+        struct bus__cpart *cp = &c->parts[c->nparts];
+        memset(cp, 0, sizeof *cp);
+        cp->topic = name;
+        cp->partition = p;
+        if ((r = bus__ring_map(c->bus, &t, p, &cp->r)) < 0)
+            return r;
+        if ((r = bus__ring_reader_open(&cp->r, (uint32_t)c->client, c->me, &cp->slot)) < 0) {
+            bus__ring_unmap(&cp->r);
+            return r;
+        }
+        r = bus__cpart_place(cp, c->cfg.auto_offset_reset == BUS_OFFSET_RESET_EARLIEST
+                                     ? BUS_OFFSET_BEGINNING
+                                     : BUS_OFFSET_END);
+        if (r < 0) {
+            bus__cpart_release(cp);
+            return r;
+        }
+        if (cp->r.overflow == BUS_OVERFLOW_OVERWRITE) {
+            size_t need = 2 * (size_t)cp->r.max_record;
+            if (need < ((size_t)1 << 20))
+                need = (size_t)1 << 20;
+            if (c->copy_cap < need) {
+                unsigned char *nb = (unsigned char *)realloc(c->copy, need);
+                if (!nb) {
+                    bus__cpart_release(cp);
+                    return -ENOMEM;
+                }
+                c->copy = nb;
+                c->copy_cap = need;
+            }
+        }
+        c->nparts++;
+    }
+    return 0;
+}
+
+BUS_API int bus_unassign(bus_consumer_t *c, const char *topic, const int32_t *partitions, size_t n)
+{
+    int r = bus_topic_name_check(topic);
+    if (r < 0)
+        return r;
+    size_t removed = 0;
+    for (size_t i = 0; i < c->nparts;) {
+        struct bus__cpart *cp = &c->parts[i];
+        bool match = strcmp(cp->topic, topic) == 0;
+        if (match && partitions && n) {
+            match = false;
+            for (size_t k = 0; k < n; k++)
+                match |= partitions[k] == cp->partition;
+        }
+        if (!match) {
+            i++;
+            continue;
+        }
+        bus__cpart_release(cp);
+        c->parts[i] = c->parts[--c->nparts];
+        removed++;
+    }
+    if (c->nparts)
+        c->rr %= c->nparts;
+    return removed ? 0 : BUS_ENOTASSIGNED;
+}
+
+BUS_API int bus_seek(bus_consumer_t *c, const char *topic, int32_t partition, int64_t offset)
+{
+    struct bus__cpart *cp = topic ? bus__cpart_find(c, topic, partition) : NULL;
+    if (!cp)
+        return BUS_ENOTASSIGNED;
+    if (offset < 0 && offset != BUS_OFFSET_BEGINNING && offset != BUS_OFFSET_END)
+        return BUS_EOFFSET;
+    return bus__cpart_place(cp, offset);
+}
+
+BUS_API int bus_position(bus_consumer_t *c, const char *topic, int32_t partition, int64_t *next_offset)
+{
+    struct bus__cpart *cp = topic ? bus__cpart_find(c, topic, partition) : NULL;
+    if (!cp)
+        return BUS_ENOTASSIGNED;
+    *next_offset = cp->next > cp->skip_until ? cp->next : cp->skip_until;
+    return 0;
+}
+
+/* Decodes one record's body (at h, len bytes, already bounds-checked against the
+ * ring) into *out; headers are decoded later.  BUS_ECORRUPT on a bad length. */
+static inline int bus__rec_decode(const struct bus__rec *h, uint32_t len, bus_record_t *out)
+{
+    const unsigned char *body = (const unsigned char *)(h + 1);
+    uint64_t left = len - sizeof *h;
+    if (h->key_len > left)
+        return BUS_ECORRUPT;
+    out->key = (h->flags & BUS__REC_F_KEY) ? (const void *)body : NULL;
+    out->key_len = h->key_len;
+    if (!out->key && h->key_len)
+        return BUS_ECORRUPT;
+    const unsigned char *p = body + h->key_len;
+    left -= h->key_len;
+    const unsigned char *hs = p;
+    for (uint32_t i = 0; i < h->header_count; i++) {
+        uint16_t nl;
+        uint32_t vl;
+        if (left < BUS__HDR_FIXED)
+            return BUS_ECORRUPT;
+        memcpy(&nl, p, 2);
+        memcpy(&vl, p + 2, 4);
+        if ((uint64_t)nl + 1 + vl > left - BUS__HDR_FIXED || p[BUS__HDR_FIXED + nl] != '\0')
+            return BUS_ECORRUPT;
+        p += BUS__HDR_FIXED + nl + 1 + vl;
+        left -= BUS__HDR_FIXED + (uint64_t)nl + 1 + vl;
+    }
+    /* headers stay encoded for now: bus_poll decodes them once all records are in */
+    out->headers = (const bus_header_t *)(const void *)hs;
+    out->header_count = h->header_count;
+    out->value = p;
+    out->value_len = left;
+    out->timestamp_ns = h->ts_ns;
+    return 0;
+}
+
+/* Reads up to budget records of one partition into out.  Returns how many, or an
+ * error (also left in cp->err when records were already taken). */
+static inline int bus__cpart_read(bus_consumer_t *c, struct bus__cpart *cp, bus_record_t *out,
+                                  size_t budget)
+{
+    struct bus__ring *r = &cp->r;
+    const bool copy = r->overflow == BUS_OVERFLOW_OVERWRITE;
+    uint64_t pos = cp->pos;
+    int64_t next = cp->next;
+    const uint64_t first_pos = pos;
+    size_t n = 0, copy_mark = c->copy_used;
+    int err = 0;
+    cp->stalled = false;
+    while (n < budget) {
+        uint64_t idx = pos & r->mask;
+        const struct bus__rec *h = (const struct bus__rec *)(const void *)(r->data + idx);
+        /* A4: acquire; pairs with R4, the producer's release of the commit word. */
+        uint64_t cw = atomic_load_explicit(&h->commit, memory_order_acquire);
+        if (cw == (BUS__PAD_TAG | pos)) {
+            pos += r->cap - idx;
+            continue;
+        }
+        if (cw != (uint64_t)next + 1) {
+            uint64_t tp = bus__ring_tail_pos(r);
+            /* The word at pos may be any stale byte of an earlier lap: only the tail
+             * tells "lapped" from "not yet written". */
+            if (copy && tp > pos + r->cap)
+                err = BUS_ELAPPED;
+            else if (tp > pos)
+                cp->stalled = true; /* reserved, not yet committed */
+            else if (atomic_load_explicit(&r->hdr->state, memory_order_relaxed) == BUS__RING_DELETED)
+                err = BUS_EDELETED;
+            break;
+        }
+        uint32_t len = h->len;
+        uint16_t flags = h->flags;
+        uint32_t type = flags & BUS__REC_TYPE_MASK;
+        if (len < sizeof *h || idx + bus__align8(len) > r->cap ||
+            (type == BUS__REC_DATA && len > r->max_record) ||
+            (type != BUS__REC_DATA && type != BUS__REC_SKIP)) {
+            err = BUS_ECORRUPT;
+            break;
+        }
+        if (type == BUS__REC_SKIP) {
+            if (h->key_len < 1) {
+                err = BUS_ECORRUPT;
+                break;
+            }
+            next += h->key_len;
+            pos += bus__align8(len);
+            continue;
+        }
+        if (next >= cp->skip_until) {
+            const struct bus__rec *src = h;
+            if (copy) {
+                if (c->copy_used + bus__align8(len) > c->copy_cap)
+                    break; /* the copy buffer is full: the rest waits for the next poll */
+                memcpy(c->copy + c->copy_used, h, len);
+                src = (const struct bus__rec *)(const void *)(c->copy + c->copy_used);
+                c->copy_used += bus__align8(len);
+            }
+            bus_record_t *rec = &out[n];
+            if ((err = bus__rec_decode(src, len, rec)) < 0)
+                break;
+            if (c->cfg.check_crc && bus__rec_crc(src, next) != src->crc) {
+                err = BUS_ECORRUPT;
+                break;
+            }
+            rec->topic = cp->topic;
+            rec->partition = cp->partition;
+            rec->offset = next;
+            n++;
+        }
+        next++;
+        pos += bus__align8(len);
+    }
+    if (copy && pos != first_pos) {
+        /* Seqlock check: the copies are good if no claim reached first_pos since. */
+        atomic_thread_fence(memory_order_acquire);
+        if (bus__ring_tail_pos(r) > first_pos + r->cap)
+            err = BUS_ELAPPED;
+    }
+    if (err == BUS_ECORRUPT && copy && bus__ring_tail_pos(r) > pos + r->cap)
+        err = BUS_ELAPPED; /* torn by an overwrite, not corrupt */
+    if (err) {
+        if (err == BUS_ELAPPED) { /* nothing read from a lapped ring can be trusted */
+            c->copy_used = copy_mark;
+            n = 0;
+        }
+        cp->err = err;
+        if (n == 0)
+            return err;
+    }
+    cp->pos = pos;
+    cp->next = next;
+    return (int)n;
+}
+
+/* Turns the encoded headers of the records just read into bus_header_t arrays. */
+static inline int bus__decode_headers(bus_consumer_t *c, bus_record_t *recs, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += recs[i].header_count;
+    if (total > c->hdrs_cap) {
+        bus_header_t *h = (bus_header_t *)realloc(c->hdrs, total * sizeof *h);
+        if (!h)
+            return -ENOMEM;
+        c->hdrs = h;
+        c->hdrs_cap = total;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *p = (const unsigned char *)(const void *)recs[i].headers;
+        if (!recs[i].header_count) {
+            recs[i].headers = NULL;
+            continue;
+        }
+        recs[i].headers = &c->hdrs[k];
+        for (size_t j = 0; j < recs[i].header_count; j++, k++) {
+            uint16_t nl;
+            uint32_t vl;
+            memcpy(&nl, p, 2);
+            memcpy(&vl, p + 2, 4);
+            c->hdrs[k].name = (const char *)(p + BUS__HDR_FIXED);
+            c->hdrs[k].value = p + BUS__HDR_FIXED + nl + 1;
+            c->hdrs[k].value_len = vl;
+            p += BUS__HDR_FIXED + nl + 1 + vl;
+        }
+    }
+    return 0;
+}
+
+/* Reads from all partitions, fairly: each gets a share of max in rotating order,
+ * then whatever is left goes to those with more. */
+static inline int bus__gather(bus_consumer_t *c, bus_record_t *records, size_t max)
+{
+    size_t np = c->nparts, n = 0;
+    size_t quota = max / np ? max / np : 1;
+    int first_err = 0;
+    for (int pass = 0; pass < 2 && n < max; pass++) {
+        for (size_t k = 0; k < np && n < max; k++) {
+            struct bus__cpart *cp = &c->parts[(c->rr + k) % np];
+            if (cp->err)
+                continue;
+            size_t budget = pass == 0 ? (quota < max - n ? quota : max - n) : max - n;
+            int got = bus__cpart_read(c, cp, records + n, budget);
+            if (got < 0) {
+                if (!first_err)
+                    first_err = got;
+                continue;
+            }
+            n += (size_t)got;
+        }
+    }
+    c->rr = (c->rr + 1) % np;
+    return n ? (int)n : first_err;
+}
+
+/* Anything to read right now?  (One acquire load per partition.) */
+static inline bool bus__ready(const bus_consumer_t *c)
+{
+    for (size_t i = 0; i < c->nparts; i++) {
+        const struct bus__cpart *cp = &c->parts[i];
+        const struct bus__rec *h = bus__ring_rec(&cp->r, cp->pos);
+        uint64_t cw = atomic_load_explicit(&h->commit, memory_order_acquire); /* A4 */
+        if (cw == (uint64_t)cp->next + 1 || cw == (BUS__PAD_TAG | cp->pos) ||
+            atomic_load_explicit(&cp->r.hdr->state, memory_order_relaxed) == BUS__RING_DELETED)
+            return true;
+    }
+    return false;
+}
+
+/* Stalled partitions: check, at most every dead_producer_ms, whether the producer
+ * holding them died.  Returns true if something was reaped. */
+static inline bool bus__check_stalls(bus_consumer_t *c, int64_t now, bool *stalled)
+{
+    bool progress = false;
+    int64_t bound = (int64_t)c->cfg.dead_producer_ms * 1000000;
+    *stalled = false;
+    for (size_t i = 0; i < c->nparts; i++) {
+        struct bus__cpart *cp = &c->parts[i];
+        if (!cp->stalled)
+            continue;
+        *stalled = true;
+        if (cp->stall_pos != cp->pos) {
+            cp->stall_pos = cp->pos;
+            cp->stall_since = now;
+            cp->last_reap = 0;
+            cp->orphan = 0;
+            continue;
+        }
+        if (now - cp->stall_since < bound || now - cp->last_reap < bound)
+            continue;
+        cp->last_reap = now;
+        int r = bus__ring_reap(&cp->r, cp->pos, c->me);
+        if (r == 1)
+            progress = true;
+        else if (r == -ENOENT && ++cp->orphan >= 3)
+            cp->err = BUS_ECORRUPT; /* reserved, yet nobody claims it: damaged ring */
+        else if (r < 0 && r != -ENOENT)
+            cp->err = r;
+    }
+    return progress;
+}
+
+BUS_API int bus_poll(bus_consumer_t *c, bus_record_t *records, size_t max, int timeout_ms)
+{
+    if (!records || max == 0 || max > INT_MAX)
+        return -EINVAL;
+    /* The previous poll's records are released: publish how far we are. */
+    for (size_t i = 0; i < c->nparts; i++) {
+        struct bus__cpart *cp = &c->parts[i];
+        if (cp->pos != cp->published) {
+            bus__ring_reader_publish(&cp->r, cp->slot, cp->pos, cp->next); /* R3 */
+            cp->published = cp->pos;
+        }
+    }
+    c->copy_used = 0;
+    for (size_t i = 0; i < c->nparts; i++)
+        if (c->parts[i].err)
+            return c->parts[i].err;
+    if (c->nparts == 0) {
+        if (timeout_ms > 0)
+            usleep((useconds_t)timeout_ms * 1000);
+        return 0;
+    }
+    int64_t deadline = 0, spin_until = 0;
+    for (;;) {
+        int n = bus__gather(c, records, max);
+        if (n != 0) {
+            if (n > 0) {
+                int r = bus__decode_headers(c, records, (size_t)n);
+                if (r < 0)
+                    return r;
+            }
+            return n;
+        }
+        if (timeout_ms == 0)
+            return 0;
+        int64_t now = bus__mono_ns();
+        if (deadline == 0) {
+            deadline = timeout_ms < 0 ? INT64_MAX : now + (int64_t)timeout_ms * 1000000;
+            spin_until = now + (int64_t)c->cfg.spin_us * 1000;
+        }
+        bool stalled;
+        if (bus__check_stalls(c, now, &stalled))
+            continue;
+        if (now >= deadline)
+            return 0;
+        if (now < spin_until) { /* busy-poll: the cheapest way to catch a record soon */
+            for (int i = 0; i < 64 && !bus__ready(c); i++)
+                bus__cpu_relax();
+            continue;
+        }
+        /* Sleep (ring.h, SLEEPING): bell value first, then arm every partition. */
+        uint32_t bell = atomic_load_explicit(&c->bus->clients[c->client].doorbell, memory_order_acquire);
+        bool may_sleep = !stalled;
+        for (size_t i = 0; i < c->nparts && may_sleep; i++)
+            may_sleep = bus__ring_arm(&c->parts[i].r, c->parts[i].slot, c->parts[i].pos);
+        int64_t wait = deadline - now;
+        if (!may_sleep) /* a record is reserved: it commits soon, or its producer died */
+            wait = wait < 200000 ? wait : 200000;
+        else if (wait > 1000000000) /* re-check topic state at least every second */
+            wait = 1000000000;
+        if (may_sleep || stalled)
+            bus__futex_wait(&c->bus->clients[c->client].doorbell, bell, wait);
+        for (size_t i = 0; i < c->nparts; i++)
+            atomic_store_explicit(&c->parts[i].slot->armed, 0, memory_order_relaxed);
+    }
+}
+
+BUS_API int bus_subscribe(bus_consumer_t *c, const char *topic)
+{
+    (void)c;
+    int r = bus_topic_name_check(topic);
+    return r < 0 ? r : -ENOTSUP;
+}
+
+BUS_API int bus_commit(bus_consumer_t *c)
+{
+    (void)c;
+    return -ENOTSUP;
+}
+
+BUS_API int bus_commit_offset(bus_consumer_t *c, const char *topic, int32_t partition, int64_t next_offset)
+{
+    (void)c, (void)topic, (void)partition, (void)next_offset;
+    return -ENOTSUP;
+}
+
+BUS_API int bus_committed(bus_consumer_t *c, const char *topic, int32_t partition, int64_t *next_offset)
+{
+    (void)c, (void)topic, (void)partition, (void)next_offset;
+    return -ENOTSUP;
+}
+
+BUS_API void bus_consumer_close(bus_consumer_t *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nparts; i++)
+        bus__cpart_release(&c->parts[i]);
+    if (c->client >= 0)
+        bus__client_free(c->bus, (uint32_t)c->client);
+    for (size_t i = 0; i < c->ntopics; i++)
+        free(c->topics[i]);
+    free(c->topics);
+    free(c->parts);
+    free(c->hdrs);
+    free(c->copy);
+    free(c->group_id);
+    free(c->client_id);
+    free(c);
+}
+
+#endif /* BUS_CONSUMER_H */

@@ -1,0 +1,233 @@
+/* bus/format.h - the shared-memory and file formats: this is the ABI.
+ *
+ * Two kinds of file live in a bus directory:
+ *   control                  the control segment: header, topic table, client table
+ *   <topic>-<partition>.ring a partition ring: header, producer slots, reader slots,
+ *                            offset index, data area
+ * Both start with struct bus__file_hdr: magic, format version, layout signature,
+ * file size, creator.  The creator writes everything, then release-stores the
+ * version last; a reader that loads version 0 knows the file is still being made.
+ * The layout signature folds the sizes of every shared struct together, so a
+ * program built with a different layout refuses the file (BUS_ELAYOUT) instead of
+ * misreading it.  Sizes that shape a file (ring bytes, table sizes) live in its
+ * header, never in macros.
+ *
+ * Each field's comment names its writer(s) and reader(s).  Hot fields that
+ * different processes write sit 128 bytes apart: x86 prefetches cache lines in
+ * pairs, so 64 bytes apart would still share.
+ */
+#ifndef BUS_FORMAT_H
+#define BUS_FORMAT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atomic.h"
+
+#define BUS__MAGIC_CTL 0x4c54432d53554231ull  /* "1BUS-CTL" little-endian */
+#define BUS__MAGIC_RING 0x474e522d53554231ull /* "1BUS-RNG" */
+#define BUS__LINE 128                          /* spacing of fields written by different processes */
+#define BUS__PAGE 4096
+
+/* ---- common file header (first 64 bytes of every file) ---- */
+struct bus__file_hdr {
+    uint64_t magic;            /* creator; BUS__MAGIC_* */
+    _Atomic uint32_t version;  /* creator, release-stored last; 0 while being created */
+    uint32_t hdr_bytes;        /* creator; size of the whole header struct */
+    uint64_t layout;           /* creator; BUS__LAYOUT_SIG */
+    uint64_t file_bytes;       /* creator; the file's full size */
+    int32_t creator_pid;       /* creator; informational */
+    uint32_t pad0;
+    uint64_t created_ns;       /* creator; CLOCK_REALTIME */
+    uint64_t pad1[2];
+};
+_Static_assert(sizeof(struct bus__file_hdr) == 64, "file header is 64 bytes");
+_Static_assert(offsetof(struct bus__file_hdr, version) == 8, "version at byte 8");
+
+/* ---- records in a ring's data area ----
+ * A record is a 32-byte header, the key, the headers, the value, padded to 8 bytes.
+ * The commit word is written last, with release:
+ *   DATA or SKIP record at offset O:  commit = O + 1
+ *   PAD (fills the data area's end):  commit = BUS__PAD_TAG | pos
+ * Both are unique for all time, so a reader at (pos, next offset) tells "this
+ * lap's record" from stale bytes of an earlier lap without the ring ever being
+ * zeroed.  A PAD has only its commit word: it always runs to the end of the area.
+ * A SKIP stands for `count` offsets whose records will never exist (an aborted
+ * reservation, a dead producer's slot); readers step over it.
+ * CRC32C covers the offset (8 bytes little-endian), len (4 bytes), then every byte
+ * from ts_ns to len. */
+#define BUS__PAD_TAG (1ull << 63)
+#define BUS__REC_DATA 1u
+#define BUS__REC_SKIP 2u
+#define BUS__REC_TYPE_MASK 0xffu
+#define BUS__REC_F_KEY 0x100u /* the record has a key (possibly empty) */
+#define BUS__ALIGN 8u
+
+struct bus__rec {
+    _Atomic uint64_t commit; /* producer (or reaper), release, last; readers acquire */
+    uint32_t len;            /* bytes from the header's start to the value's end (unaligned) */
+    uint32_t crc;            /* CRC32C, see above; 0 in SKIP records */
+    int64_t ts_ns;           /* CLOCK_REALTIME nanoseconds */
+    uint32_t key_len;        /* DATA: key bytes; SKIP: how many offsets it stands for */
+    uint16_t header_count;   /* headers that follow the key */
+    uint16_t flags;          /* BUS__REC_DATA/SKIP | BUS__REC_F_KEY */
+};
+_Static_assert(sizeof(struct bus__rec) == 32, "record header is 32 bytes");
+/* Each header inside a record: u16 name_len, u32 value_len (unaligned, little-
+ * endian), name bytes, a NUL, value bytes. */
+#define BUS__HDR_FIXED 6u
+
+/* ---- producer slots: one per open producer handle and partition ----
+ * Before its reserving CAS a producer records what it claims, so that if it dies
+ * between reserving and committing, a consumer can tell whose slot it was (pid gone)
+ * and how long it was (to turn it into PAD + SKIP). */
+#define BUS__NO_CLAIM UINT64_MAX
+#define BUS__REAPING 0x80000000u /* pid word while a reaper works on the slot */
+struct bus__pslot {
+    _Atomic uint32_t pid;        /* owner (CAS from 0 at open), 0 free; reaper CASes to
+                                    BUS__REAPING | its pid; readers: reapers, bus-stat */
+    uint32_t pad0;
+    _Atomic uint64_t starttime;  /* owner; its process start time (pid reuse guard) */
+    _Atomic uint64_t claim_pos;  /* owner, before each CAS; reapers acquire */
+    _Atomic uint64_t claim_off;  /* owner, before each CAS: offset of its first record */
+    _Atomic uint32_t claim_len;  /* owner: bytes of its records, PAD excluded */
+    _Atomic uint32_t claim_n;    /* owner: how many records */
+    _Atomic uint64_t sent;       /* owner: records sent (statistics) */
+    char pad1[BUS__LINE - 48];
+};
+_Static_assert(sizeof(struct bus__pslot) == BUS__LINE, "producer slot is one line pair");
+
+/* ---- reader slots: one per consumer position in this ring ---- */
+#define BUS__NO_POS UINT64_MAX
+struct bus__rslot {
+    _Atomic uint32_t pid;       /* owner (CAS from 0), 0 free; producers check liveness */
+    _Atomic uint32_t armed;     /* owner sets before sleeping; a producer that saw the
+                                   tail's sleep bit exchanges it to 0 and rings the bell */
+    _Atomic uint64_t starttime; /* owner */
+    _Atomic uint64_t pos;       /* owner, seq_cst at each poll: oldest byte it still
+                                   needs; BUS__NO_POS while not registered; producers acquire */
+    _Atomic uint32_t client;    /* owner: index of its doorbell in the control segment */
+    uint32_t pad0;
+    _Atomic int64_t next_offset; /* owner: offset at pos (bus-stat lag) */
+    char pad1[BUS__LINE - 40];
+};
+_Static_assert(sizeof(struct bus__rslot) == BUS__LINE, "reader slot is one line pair");
+
+#define BUS__PSLOTS 64   /* producer handles per partition */
+#define BUS__RSLOTS 128  /* consumer positions per partition */
+#define BUS__INDEX_SHIFT 5 /* one index entry every 32 offsets */
+#define BUS__MIN_RING ((uint64_t)64 << 10)
+#define BUS__MAX_RING ((uint64_t)1 << 40)
+
+/* ---- ring header (one page) ---- */
+#define BUS__TAIL_SLEEP (1ull << 63) /* in tail.lo: a consumer sleeps, wake it */
+#define BUS__RING_LIVE 0u
+#define BUS__RING_DELETED 1u
+struct bus__ring_hdr {
+    struct bus__file_hdr f;
+    /* identity and geometry: creator, immutable afterwards */
+    uint64_t data_bytes;       /* capacity: power of two */
+    uint64_t data_off;         /* file offset of the data area */
+    uint64_t index_off;        /* file offset of the offset index */
+    uint64_t pslots_off;       /* file offset of producer slots */
+    uint64_t rslots_off;       /* file offset of reader slots */
+    uint32_t index_entries;    /* power of two */
+    uint32_t index_shift;      /* log2 of offsets per entry */
+    uint32_t pslots, rslots;
+    uint32_t max_record_bytes;
+    uint32_t overflow;         /* enum bus_overflow */
+    int32_t partition;
+    uint32_t pad0;
+    int64_t base_offset;       /* offset of the first record at pos 0 */
+    uint64_t topic_incarnation; /* matches the topic table entry */
+    char pad1[256 - 152];
+    char topic[256];           /* NUL-terminated, for tools reading a lone file */
+
+    /* producers' reservation word: lo = next byte position (| BUS__TAIL_SLEEP),
+     * hi = next offset.  Changed only by bus__cas16 (producers; consumers to set the
+     * sleep bit); read by anyone as two acquire loads. */
+    _Alignas(BUS__LINE) bus__pair_t tail;
+    char pad2[BUS__LINE - 16];
+
+    /* read by producers on every send, written rarely */
+    _Alignas(BUS__LINE) _Atomic uint32_t readers_gen; /* consumers bump (seq_cst) when a
+                                                         reader slot appears, moves back or goes */
+    _Atomic uint32_t state;                            /* BUS__RING_LIVE/DELETED: topic delete */
+    _Atomic uint32_t readers_hi;                       /* reader slots in use are below this */
+    _Atomic uint32_t pslots_hi;                        /* producer slots in use are below this */
+    char pad3[BUS__LINE - 16];
+
+    /* producers waiting for space sleep here; consumers wake them */
+    _Alignas(BUS__LINE) _Atomic uint32_t space_seq;
+    _Atomic uint32_t space_waiters;
+    char pad4[BUS__LINE - 8];
+
+    /* statistics and durability, cold */
+    _Alignas(BUS__LINE) _Atomic uint64_t reaped; /* reapers */
+    _Atomic int64_t durable_offset;               /* busd; -1 when nothing is durable */
+    char pad5[BUS__LINE - 16];
+};
+_Static_assert(offsetof(struct bus__ring_hdr, topic) == 256, "topic name at 256");
+_Static_assert(offsetof(struct bus__ring_hdr, tail) == 512, "tail on its own line");
+_Static_assert(offsetof(struct bus__ring_hdr, readers_gen) == 640, "reader generation line");
+_Static_assert(sizeof(struct bus__ring_hdr) <= BUS__PAGE, "ring header fits a page");
+
+/* ---- control segment ---- */
+#define BUS__TOPIC_FREE 0u
+#define BUS__TOPIC_CREATING 1u
+#define BUS__TOPIC_READY 2u
+#define BUS__TOPIC_DELETING 3u
+struct bus__topic_entry {
+    _Atomic uint32_t state;            /* admin (under the mutex); READY release-stored last */
+    int32_t partitions;
+    _Atomic uint64_t incarnation;      /* admin: unique per creation, never reused */
+    char name[256];
+    uint64_t ring_bytes;
+    uint32_t max_record_bytes;
+    int32_t overflow;
+    int32_t durability;
+    uint32_t pad0;
+    int64_t retention_bytes;
+    int64_t retention_ms;
+    uint64_t created_ns;
+    char pad1[512 - 320];
+};
+_Static_assert(sizeof(struct bus__topic_entry) == 512, "topic entry is 512 bytes");
+
+struct bus__client {
+    _Atomic uint32_t pid;        /* owner (CAS from 0), 0 free */
+    _Atomic uint32_t doorbell;   /* futex word: producers add 1 and wake */
+    _Atomic uint64_t starttime;  /* owner */
+    char client_id[64];          /* owner, informational */
+    char pad[BUS__LINE - 80];
+};
+_Static_assert(sizeof(struct bus__client) == BUS__LINE, "client is one line pair");
+
+struct bus__ctl_hdr {
+    struct bus__file_hdr f;
+    uint32_t max_topics;   /* creator */
+    uint32_t max_clients;  /* creator */
+    uint64_t topics_off;   /* creator: file offset of the topic table */
+    uint64_t clients_off;  /* creator: file offset of the client table */
+    uint32_t mode;         /* creator: file mode for the bus's files */
+    uint32_t pad0;
+    _Atomic uint64_t next_incarnation; /* admin, under the mutex */
+    _Alignas(BUS__LINE) pthread_mutex_t admin; /* robust, process-shared: admin paths only */
+};
+_Static_assert(sizeof(struct bus__ctl_hdr) <= BUS__PAGE, "control header fits a page");
+
+/* Fold every shared struct's size and a few key offsets into one number. */
+#define BUS__LAYOUT_SIG                                                                   \
+    (((uint64_t)sizeof(struct bus__ring_hdr) << 48) ^                                     \
+     ((uint64_t)sizeof(struct bus__ctl_hdr) << 36) ^ ((uint64_t)sizeof(pthread_mutex_t) << 28) ^ \
+     ((uint64_t)sizeof(struct bus__topic_entry) << 16) ^ ((uint64_t)sizeof(struct bus__rec) << 8) ^ \
+     (uint64_t)sizeof(struct bus__pslot) ^ ((uint64_t)sizeof(struct bus__rslot) << 4) ^            \
+     ((uint64_t)BUS__PSLOTS << 20) ^ ((uint64_t)BUS__RSLOTS << 24) ^ ((uint64_t)BUS__INDEX_SHIFT << 56))
+
+static inline uint64_t bus__align8(uint64_t n)
+{
+    return (n + BUS__ALIGN - 1) & ~(uint64_t)(BUS__ALIGN - 1);
+}
+
+#endif /* BUS_FORMAT_H */

@@ -1,0 +1,846 @@
+/* bus/ring.h - a partition ring: multi-producer, multi-reader, lock-free, across
+ * processes.
+ *
+ * THE PROTOCOL
+ *
+ * Positions (pos) are 64-bit byte counts that only grow; a byte lives at
+ * data[pos & mask].  Offsets are record numbers.  The tail is the pair {next pos,
+ * next offset}; it is the only word producers contend on.
+ *
+ *   Producer (bus__ring_reserve, bus__ring_commit):
+ *     P1  write its claim {pos, offset, bytes, count} into its own producer slot
+ *     P2  CAS the tail {pos, off} -> {pos + pad + bytes, off + count}   (lock cmpxchg16b)
+ *     P3  write the records (and a PAD record first if the claim wraps)
+ *     P4  release-store each record's commit word                     (R4)
+ *     P5  if the tail it replaced had BUS__TAIL_SLEEP set, ring the doorbells
+ *   Reader (bus__ring_peek and the consumer's loop):
+ *     C1  acquire-load the commit word at its pos                       (A4, pairs with R4)
+ *     C2  equal to next offset + 1: the record is complete; step over it.
+ *         PAD tag for this pos: jump to the next lap.  Anything else: not written
+ *         yet (the tag of an older lap), or, if the tail is past this pos, reserved
+ *         but not committed.
+ *
+ *   One CAS hands out position and offset together, so offsets are dense and in
+ *   ring order.  Commits may land out of order; readers simply wait at the first
+ *   uncommitted record.  No reader ever takes a lock or writes the tail (except to
+ *   set the sleep bit when it goes to sleep).
+ *
+ * OVERFLOW (BUS_OVERFLOW_BLOCK)
+ *   Each consumer position is a reader slot; the consumer stores its pos with
+ *   seq_cst at every poll (R3).  A producer may reserve up to min(reader pos) + cap
+ *   (A3).  It caches that limit and recomputes it when its claim would pass it or
+ *   when readers_gen changed: a reader that appears or moves back bumps readers_gen
+ *   after storing its pos, then loads the tail.  Producers read readers_gen before
+ *   and again after their CAS (both seq_cst with the CAS between them), so either
+ *   the producer sees the new reader, or the reader sees the producer's claim in
+ *   the tail and knows its pos is already lost (bus__ring_reader_set returns
+ *   BUS_ELAPPED and the caller picks a newer pos).
+ *   A producer out of space sleeps on space_seq after incrementing space_waiters;
+ *   a consumer stores its pos then loads space_waiters (both seq_cst: a Dekker pair)
+ *   and wakes them.  Dead readers (pid gone) are freed by the waiting producer.
+ *
+ * SLEEPING
+ *   A consumer with nothing to read: C-a arms its reader slot (seq_cst), C-b loads
+ *   its doorbell, C-c CASes BUS__TAIL_SLEEP into the tail only if the tail still
+ *   equals its pos (else there is something to read), C-d futex-waits on its
+ *   doorbell.  A producer's CAS (P2) sees the bit, clears it, and after committing
+ *   (P5) exchanges every armed flag to 0 and bumps and wakes those doorbells.  The
+ *   two CASes on the tail are totally ordered: either the producer sees the bit
+ *   (and the armed flag written before it), or the consumer sees the producer's
+ *   claim and does not sleep.  No syscall on the producer's path unless someone
+ *   sleeps.
+ *
+ * DEAD PRODUCERS
+ *   A reader stuck at a reserved, uncommitted pos for dead_producer_ms scans the
+ *   producer slots for the claim covering that pos.  If every claimant is dead
+ *   (pid gone, or pid reused: start time differs), it locks the slot (CAS of the
+ *   pid word), writes PAD (if the claim wrapped) and a SKIP record over whatever the
+ *   dead producer left uncommitted, commits it, and frees the slot.  A claimant that
+ *   is alive is waited for.  Producers never clear a claim after committing: a
+ *   stale claim only ever covers committed records, so it is never mistaken.
+ *
+ * THE INDEX
+ *   For each 4 KiB window of positions, the first record starting in it:
+ *   {pos, offset}.  Written by producers (and reapers) before the commit, read as a
+ *   hint and confirmed by the commit word at that pos (unique per offset), so a
+ *   torn or stale entry is never trusted.  It finds the oldest record still in the
+ *   ring and, by binary search, the record before any offset (then readers skip
+ *   forward at most a window's worth).
+ */
+#ifndef BUS_RING_H
+#define BUS_RING_H
+
+#include "crc32c.h"
+#include "ctl.h"
+#include "wait.h"
+
+#define BUS__WIN_SHIFT 12 /* index window: 4 KiB of positions */
+
+struct bus__ient {
+    _Atomic uint64_t pos; /* producers/reapers (relaxed, before R4); readers confirm */
+    _Atomic int64_t off;
+};
+
+struct bus__ring {
+    struct bus__ring_hdr *hdr;
+    unsigned char *data;
+    uint64_t cap, mask;
+    size_t map_bytes;
+    struct bus__pslot *pslots;
+    struct bus__rslot *rslots;
+    struct bus__ient *index;
+    uint64_t imask;
+    uint32_t max_record;
+    uint32_t overflow;
+};
+
+static inline struct bus__rec *bus__ring_rec(const struct bus__ring *r, uint64_t pos)
+{
+    return (struct bus__rec *)(void *)(r->data + (pos & r->mask));
+}
+
+static inline void bus__ring_name(char *buf, size_t n, const char *topic, int32_t partition)
+{
+    snprintf(buf, n, "%s-%d.ring", topic, (int)partition);
+}
+
+struct bus__ring_geom {
+    uint64_t index_entries, index_off, data_off, file_bytes;
+};
+
+static inline struct bus__ring_geom bus__ring_geometry(uint64_t cap)
+{
+    struct bus__ring_geom g;
+    g.index_entries = 2 * (cap >> BUS__WIN_SHIFT); /* twice the windows a ring spans */
+    g.index_off = BUS__PAGE + (uint64_t)BUS__PSLOTS * sizeof(struct bus__pslot) +
+                  (uint64_t)BUS__RSLOTS * sizeof(struct bus__rslot);
+    g.data_off = bus__page_align(g.index_off + g.index_entries * sizeof(struct bus__ient));
+    g.file_bytes = g.data_off + cap;
+    return g;
+}
+
+/* Creates and initialises one ring file.  Called under the admin mutex. */
+static inline int bus__ring_create(bus_t *b, const struct bus__topic_entry *e, int32_t partition)
+{
+    char name[BUS_TOPIC_NAME_MAX + 32];
+    bus__ring_name(name, sizeof name, e->name, partition);
+    int fd = openat(b->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, b->mode);
+    if (fd < 0 && errno == EEXIST) {
+        /* A leftover of a create that died half-way; we hold the mutex, so no live
+         * topic owns it. */
+        unlinkat(b->dirfd, name, 0);
+        fd = openat(b->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, b->mode);
+    }
+    if (fd < 0)
+        return -errno;
+    struct bus__ring_geom g = bus__ring_geometry(e->ring_bytes);
+    int r = 0;
+    void *m = MAP_FAILED;
+    if (fchmod(fd, b->mode) < 0 || ftruncate(fd, (off_t)g.file_bytes) < 0) {
+        r = -errno;
+        goto out;
+    }
+    /* Allocate now: a sparse file on a full tmpfs would SIGBUS a producer later. */
+    r = -posix_fallocate(fd, 0, (off_t)g.file_bytes);
+    if (r < 0)
+        goto out;
+    m = mmap(NULL, (size_t)g.index_off, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) {
+        r = -errno;
+        goto out;
+    }
+    struct bus__ring_hdr *h = (struct bus__ring_hdr *)m;
+    bus__file_init(&h->f, BUS__MAGIC_RING, sizeof *h, g.file_bytes);
+    h->data_bytes = e->ring_bytes;
+    h->data_off = g.data_off;
+    h->index_off = g.index_off;
+    h->pslots_off = BUS__PAGE;
+    h->rslots_off = BUS__PAGE + (uint64_t)BUS__PSLOTS * sizeof(struct bus__pslot);
+    h->index_entries = (uint32_t)g.index_entries;
+    h->index_shift = BUS__WIN_SHIFT;
+    h->pslots = BUS__PSLOTS;
+    h->rslots = BUS__RSLOTS;
+    h->max_record_bytes = e->max_record_bytes;
+    h->overflow = (uint32_t)e->overflow;
+    h->partition = partition;
+    h->base_offset = 0;
+    atomic_store_explicit(&h->tail.hi, (uint64_t)h->base_offset, memory_order_relaxed);
+    h->topic_incarnation = atomic_load_explicit(&e->incarnation, memory_order_relaxed);
+    memcpy(h->topic, e->name, sizeof e->name);
+    atomic_store_explicit(&h->durable_offset, -1, memory_order_relaxed);
+    struct bus__rslot *rs = (struct bus__rslot *)(void *)((char *)m + h->rslots_off);
+    for (uint32_t i = 0; i < BUS__RSLOTS; i++)
+        atomic_store_explicit(&rs[i].pos, BUS__NO_POS, memory_order_relaxed);
+    struct bus__pslot *ps = (struct bus__pslot *)(void *)((char *)m + h->pslots_off);
+    for (uint32_t i = 0; i < BUS__PSLOTS; i++)
+        atomic_store_explicit(&ps[i].claim_pos, BUS__NO_CLAIM, memory_order_relaxed);
+    /* The index starts zeroed: entry {0, 0} names pos 0, which the commit check
+     * confirms only once offset 0 is really there. */
+    bus__file_publish(&h->f);
+    munmap(m, (size_t)(g.index_off));
+out:
+    close(fd);
+    if (r < 0)
+        unlinkat(b->dirfd, name, 0);
+    return r;
+}
+
+static inline void bus__ring_unmap(struct bus__ring *r)
+{
+    if (r->hdr)
+        munmap(r->hdr, r->map_bytes);
+    r->hdr = NULL;
+}
+
+/* Maps a ring and checks everything in its header against the file and the topic. */
+static inline int bus__ring_map(bus_t *b, const struct bus__topic_ref *t, int32_t partition,
+                                struct bus__ring *r)
+{
+    char name[BUS_TOPIC_NAME_MAX + 32];
+    memset(r, 0, sizeof *r);
+    bus__ring_name(name, sizeof name, t->name, partition);
+    int fd = openat(b->dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? -ENOENT : -errno;
+    uint64_t size = 0;
+    int rc = bus__file_wait_ready(fd, BUS__MAGIC_RING, sizeof(struct bus__ring_hdr), &size);
+    void *m = MAP_FAILED;
+    if (rc == 0) {
+        m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+        if (m == MAP_FAILED)
+            rc = -errno;
+    }
+    close(fd);
+    if (rc < 0)
+        return rc;
+    struct bus__ring_hdr *h = (struct bus__ring_hdr *)m;
+    uint64_t cap = h->data_bytes;
+    struct bus__ring_geom g = bus__ring_geometry(cap);
+    if (cap < BUS__MIN_RING || cap > BUS__MAX_RING || (cap & (cap - 1)) ||
+        h->data_off != g.data_off || h->index_off != g.index_off ||
+        h->index_entries != g.index_entries || h->index_shift != BUS__WIN_SHIFT ||
+        h->pslots_off != BUS__PAGE || h->pslots != BUS__PSLOTS || h->rslots != BUS__RSLOTS ||
+        h->rslots_off != BUS__PAGE + (uint64_t)BUS__PSLOTS * sizeof(struct bus__pslot) ||
+        g.file_bytes != size || h->max_record_bytes < 64 || h->max_record_bytes > cap / 2 ||
+        h->overflow > BUS_OVERFLOW_OVERWRITE) {
+        munmap(m, size);
+        return BUS_ECORRUPT;
+    }
+    if (h->partition != partition || h->topic_incarnation != t->incarnation ||
+        strncmp(h->topic, t->name, sizeof h->topic) != 0) {
+        munmap(m, size);
+        return -ENOENT; /* a ring of another (deleted or recreated) topic */
+    }
+    r->hdr = h;
+    r->map_bytes = size;
+    r->cap = cap;
+    r->mask = cap - 1;
+    r->data = (unsigned char *)m + h->data_off;
+    r->pslots = (struct bus__pslot *)(void *)((char *)m + h->pslots_off);
+    r->rslots = (struct bus__rslot *)(void *)((char *)m + h->rslots_off);
+    r->index = (struct bus__ient *)(void *)((char *)m + h->index_off);
+    r->imask = g.index_entries - 1;
+    r->max_record = h->max_record_bytes;
+    r->overflow = h->overflow;
+    return 0;
+}
+
+/* The tail as a consistent {pos, offset} pair without writing it: every CAS that
+ * moves pos also moves the offset, so an unchanged offset around the pos load
+ * proves the pair.  Acquire: pairs with the CAS of P2 (a locked instruction). */
+static inline void bus__ring_tail(const struct bus__ring *r, uint64_t *pos, int64_t *off)
+{
+    for (;;) {
+        uint64_t o1 = atomic_load_explicit(&r->hdr->tail.hi, memory_order_acquire);
+        uint64_t p = atomic_load_explicit(&r->hdr->tail.lo, memory_order_acquire);
+        uint64_t o2 = atomic_load_explicit(&r->hdr->tail.hi, memory_order_acquire);
+        if (o1 == o2) {
+            *pos = p & ~BUS__TAIL_SLEEP;
+            *off = (int64_t)o1;
+            return;
+        }
+    }
+}
+
+static inline uint64_t bus__ring_tail_pos(const struct bus__ring *r)
+{
+    /* acquire: pairs with P2; anything reserved below it has a claim visible. */
+    return atomic_load_explicit(&r->hdr->tail.lo, memory_order_acquire) & ~BUS__TAIL_SLEEP;
+}
+
+/* ---- the index ---- */
+
+/* Records [p, p + len) holding offsets [off, next_off): note the first record
+ * starting at or after every window boundary inside it. */
+static inline void bus__ring_index(struct bus__ring *r, uint64_t p, uint64_t len, int64_t off,
+                                   int64_t next_off)
+{
+    const uint64_t W = (uint64_t)1 << BUS__WIN_SHIFT;
+    for (uint64_t w = (p + W - 1) >> BUS__WIN_SHIFT; (w << BUS__WIN_SHIFT) < p + len; w++) {
+        struct bus__ient *e = &r->index[w & r->imask];
+        bool here = (w << BUS__WIN_SHIFT) == p;
+        /* relaxed: a hint; the commit word (R4) confirms it. */
+        atomic_store_explicit(&e->pos, here ? p : p + len, memory_order_relaxed);
+        atomic_store_explicit(&e->off, here ? off : next_off, memory_order_relaxed);
+    }
+}
+
+/* Is a record holding offset `off` (DATA starting there, or a SKIP covering it)
+ * committed at pos?  Follows one PAD.  On success *at is the record's pos and *first
+ * its first offset. */
+static inline bool bus__ring_confirm(const struct bus__ring *r, uint64_t pos, int64_t off,
+                                     uint64_t *at, int64_t *first)
+{
+    struct bus__rec *h = bus__ring_rec(r, pos);
+    /* A4: acquire; pairs with R4: a match means the header is complete. */
+    uint64_t c = atomic_load_explicit(&h->commit, memory_order_acquire);
+    if (c == (BUS__PAD_TAG | pos)) {
+        pos += r->cap - (pos & r->mask);
+        h = bus__ring_rec(r, pos);
+        c = atomic_load_explicit(&h->commit, memory_order_acquire); /* A4 */
+    }
+    if (c & BUS__PAD_TAG || c == 0)
+        return false;
+    int64_t f = (int64_t)c - 1;
+    int64_t n = (h->flags & BUS__REC_TYPE_MASK) == BUS__REC_SKIP ? (int64_t)h->key_len : 1;
+    if (f > off || off >= f + n)
+        return false;
+    *at = pos;
+    *first = f;
+    return true;
+}
+
+/* The oldest record still in the ring (to within one window once it has wrapped):
+ * its pos and offset. */
+static inline void bus__ring_oldest(const struct bus__ring *r, uint64_t *pos, int64_t *off)
+{
+    uint64_t tp;
+    int64_t to;
+    bus__ring_tail(r, &tp, &to);
+    if (tp <= r->cap) {
+        *pos = 0;
+        *off = r->hdr->base_offset;
+        return;
+    }
+    uint64_t lo = tp - r->cap;
+    for (uint64_t w = (lo + (1u << BUS__WIN_SHIFT) - 1) >> BUS__WIN_SHIFT;
+         (w << BUS__WIN_SHIFT) < tp; w++) {
+        const struct bus__ient *e = &r->index[w & r->imask];
+        uint64_t p = atomic_load_explicit(&e->pos, memory_order_relaxed);
+        int64_t o = atomic_load_explicit(&e->off, memory_order_relaxed);
+        uint64_t at;
+        int64_t first;
+        if (p >= lo && p < tp && bus__ring_confirm(r, p, o, &at, &first) &&
+            bus__ring_tail_pos(r) <= p + r->cap) { /* still not overwritten */
+            *pos = at;
+            *off = first;
+            return;
+        }
+    }
+    *pos = tp;
+    *off = to;
+}
+
+/* A pos from which reading reaches offset `off`, skipping at most a
+ * window of records: binary search of the index.  -EAGAIN if none is confirmed
+ * (the caller then starts at the oldest record). */
+static inline int bus__ring_locate(const struct bus__ring *r, int64_t off, uint64_t *pos,
+                                   int64_t *first)
+{
+    uint64_t tp;
+    int64_t to;
+    bus__ring_tail(r, &tp, &to);
+    uint64_t lo_pos = tp > r->cap ? tp - r->cap : 0;
+    uint64_t lo = (lo_pos + (1u << BUS__WIN_SHIFT) - 1) >> BUS__WIN_SHIFT;
+    uint64_t hi = tp >> BUS__WIN_SHIFT; /* windows [lo, hi] */
+    bool found = false;
+    while (lo <= hi) {
+        uint64_t w = lo + (hi - lo) / 2;
+        const struct bus__ient *e = &r->index[w & r->imask];
+        uint64_t p = atomic_load_explicit(&e->pos, memory_order_relaxed);
+        int64_t o = atomic_load_explicit(&e->off, memory_order_relaxed);
+        uint64_t at;
+        int64_t f;
+        if (p >= lo_pos && p < tp && bus__ring_confirm(r, p, o, &at, &f) && f <= off) {
+            *pos = at;
+            *first = f;
+            found = true;
+            lo = w + 1;
+        } else {
+            if (w == 0)
+                break;
+            hi = w - 1;
+        }
+    }
+    return found ? 0 : -EAGAIN;
+}
+
+/* ---- reader slots ---- */
+
+static inline int bus__ring_reader_open(struct bus__ring *r, uint32_t client, struct bus__self me,
+                                        struct bus__rslot **out)
+{
+    for (uint32_t i = 0; i < BUS__RSLOTS; i++) {
+        struct bus__rslot *s = &r->rslots[i];
+        if (bus__slot_claim(&s->pid, &s->starttime, me)) {
+            atomic_store_explicit(&s->pos, BUS__NO_POS, memory_order_relaxed);
+            atomic_store_explicit(&s->armed, 0, memory_order_relaxed);
+            atomic_store_explicit(&s->client, client, memory_order_relaxed);
+            bus__store_max(&r->hdr->readers_hi, i + 1);
+            *out = s;
+            return 0;
+        }
+    }
+    return -EUSERS;
+}
+
+static inline void bus__ring_space_wake(struct bus__ring *r)
+{
+    /* seq_cst: the second half of the Dekker pair with the producer's increment of
+     * space_waiters in bus__ring_wait_space(); the caller stored its pos (R3) first. */
+    if (atomic_load_explicit(&r->hdr->space_waiters, memory_order_seq_cst)) {
+        atomic_fetch_add_explicit(&r->hdr->space_seq, 1, memory_order_release);
+        bus__futex_wake(&r->hdr->space_seq, INT_MAX);
+    }
+}
+
+/* Publishes that the reader no longer needs bytes below pos (moving forward). */
+static inline void bus__ring_reader_publish(struct bus__ring *r, struct bus__rslot *s, uint64_t pos,
+                                            int64_t next_rel)
+{
+    atomic_store_explicit(&s->next_offset, next_rel, memory_order_relaxed);
+    /* R3: seq_cst; pairs with A3 in bus__ring_limit() and with the producer's
+     * seq_cst increment of space_waiters. */
+    atomic_store_explicit(&s->pos, pos, memory_order_seq_cst);
+    bus__ring_space_wake(r);
+}
+
+/* Registers (or moves back) a reader at pos.  BUS_ELAPPED if producers have already
+ * claimed the bytes at pos (see OVERFLOW above). */
+static inline int bus__ring_reader_set(struct bus__ring *r, struct bus__rslot *s, uint64_t pos,
+                                       int64_t next_rel)
+{
+    atomic_store_explicit(&s->next_offset, next_rel, memory_order_relaxed);
+    atomic_store_explicit(&s->pos, pos, memory_order_seq_cst);                 /* R3 */
+    atomic_fetch_add_explicit(&r->hdr->readers_gen, 1, memory_order_seq_cst); /* pairs with G1/G2 */
+    uint64_t tp = atomic_load_explicit(&r->hdr->tail.lo, memory_order_seq_cst) & ~BUS__TAIL_SLEEP;
+    if (r->overflow == BUS_OVERFLOW_BLOCK && tp > pos + r->cap)
+        return BUS_ELAPPED;
+    bus__ring_space_wake(r);
+    return 0;
+}
+
+static inline void bus__ring_reader_close(struct bus__ring *r, struct bus__rslot *s)
+{
+    atomic_store_explicit(&s->pos, BUS__NO_POS, memory_order_seq_cst);         /* R3 */
+    atomic_fetch_add_explicit(&r->hdr->readers_gen, 1, memory_order_seq_cst); /* G1/G2 */
+    /* release: pairs with the acquire in bus__slot_claim() of the next owner. */
+    atomic_store_explicit(&s->pid, 0, memory_order_release);
+    bus__ring_space_wake(r);
+}
+
+/* ---- producers: limit, space, reserve, commit ---- */
+
+struct bus__limit {
+    uint64_t limit; /* claims ending at or below it overwrite nothing a reader needs */
+    uint32_t gen;   /* readers_gen it was computed for */
+};
+
+static inline uint64_t bus__ring_limit(const struct bus__ring *r)
+{
+    uint32_t hi = atomic_load_explicit(&r->hdr->readers_hi, memory_order_acquire);
+    uint64_t min = BUS__NO_POS;
+    for (uint32_t i = 0; i < hi && i < BUS__RSLOTS; i++) {
+        const struct bus__rslot *s = &r->rslots[i];
+        /* A3: acquire; pairs with R3 (the reader's seq_cst store of its pos). */
+        uint64_t p = atomic_load_explicit(&s->pos, memory_order_acquire);
+        if (p < min)
+            min = p;
+    }
+    return min == BUS__NO_POS ? UINT64_MAX : min + r->cap;
+}
+
+/* Frees reader slots whose process died while holding a position below `need`. */
+static inline void bus__ring_reap_readers(struct bus__ring *r, uint64_t need)
+{
+    uint32_t hi = atomic_load_explicit(&r->hdr->readers_hi, memory_order_acquire);
+    for (uint32_t i = 0; i < hi && i < BUS__RSLOTS; i++) {
+        struct bus__rslot *s = &r->rslots[i];
+        uint64_t p = atomic_load_explicit(&s->pos, memory_order_acquire); /* A3 */
+        uint32_t pid = atomic_load_explicit(&s->pid, memory_order_acquire);
+        if (p == BUS__NO_POS || p + r->cap >= need || pid == 0)
+            continue;
+        if (bus__proc_alive(pid, atomic_load_explicit(&s->starttime, memory_order_relaxed)))
+            continue;
+        /* acq_rel: only one reaper frees it. */
+        if (atomic_compare_exchange_strong_explicit(&s->pid, &pid, BUS__REAPING,
+                                                    memory_order_acq_rel, memory_order_relaxed))
+            bus__ring_reader_close(r, s);
+    }
+}
+
+/* Waits until a claim ending at `end` fits, or the deadline (ns, CLOCK_MONOTONIC;
+ * INT64_MAX forever; 0: do not wait). */
+static inline int bus__ring_wait_space(struct bus__ring *r, struct bus__limit *lim, uint64_t end,
+                                       int64_t deadline)
+{
+    for (int round = 0;; round++) {
+        /* G1: seq_cst; pairs with the reader's bump in bus__ring_reader_set/close. */
+        lim->gen = atomic_load_explicit(&r->hdr->readers_gen, memory_order_seq_cst);
+        lim->limit = bus__ring_limit(r);
+        if (end <= lim->limit)
+            return 0;
+        if (atomic_load_explicit(&r->hdr->state, memory_order_relaxed) == BUS__RING_DELETED)
+            return BUS_EDELETED;
+        if (deadline == 0)
+            return -EAGAIN;
+        int64_t now = bus__mono_ns();
+        if (now >= deadline)
+            return -ETIMEDOUT;
+        if (round < 64) {
+            for (int i = 0; i < 32; i++)
+                bus__cpu_relax();
+            continue;
+        }
+        bus__ring_reap_readers(r, end);
+        /* Dekker with bus__ring_space_wake(): announce, then re-check, then sleep. */
+        atomic_fetch_add_explicit(&r->hdr->space_waiters, 1, memory_order_seq_cst);
+        uint32_t seq = atomic_load_explicit(&r->hdr->space_seq, memory_order_seq_cst);
+        if (end > bus__ring_limit(r)) {
+            int64_t wait = deadline - now;
+            if (wait > 10000000) /* recheck readers' liveness every 10 ms */
+                wait = 10000000;
+            bus__futex_wait(&r->hdr->space_seq, seq, wait);
+        }
+        atomic_fetch_sub_explicit(&r->hdr->space_waiters, 1, memory_order_relaxed);
+    }
+}
+
+struct bus__claim {
+    uint64_t pos;     /* first record (after the PAD, if any) */
+    uint64_t pad_pos; /* where the PAD goes; == pos when none */
+    int64_t off;      /* relative offset of the first record */
+    bool wake;        /* a consumer set the sleep bit: ring doorbells after commit */
+};
+
+/* P1 + P2: reserves `bytes` (aligned records, no PAD) for `n` records. */
+static inline int bus__ring_reserve(struct bus__ring *r, struct bus__pslot *slot,
+                                    struct bus__limit *lim, uint32_t bytes, uint32_t n,
+                                    int64_t deadline, struct bus__claim *cl)
+{
+    bus__pair_t *t = &r->hdr->tail;
+    /* relaxed: a guess the CAS validates. */
+    uint64_t lo = atomic_load_explicit(&t->lo, memory_order_relaxed);
+    uint64_t hi = atomic_load_explicit(&t->hi, memory_order_relaxed);
+    for (;;) {
+        /* G1: see OVERFLOW; also carries the deleted state on the same line. */
+        uint32_t gen = atomic_load_explicit(&r->hdr->readers_gen, memory_order_seq_cst);
+        if (atomic_load_explicit(&r->hdr->state, memory_order_relaxed) == BUS__RING_DELETED)
+            return BUS_EDELETED;
+        uint64_t p = lo & ~BUS__TAIL_SLEEP;
+        uint64_t idx = p & r->mask;
+        uint64_t pad = idx + bytes > r->cap ? r->cap - idx : 0;
+        uint64_t end = p + pad + bytes;
+        if (r->overflow == BUS_OVERFLOW_BLOCK && (gen != lim->gen || end > lim->limit)) {
+            lim->gen = gen;
+            lim->limit = bus__ring_limit(r);
+            if (end > lim->limit) {
+                int rc = bus__ring_wait_space(r, lim, end, deadline);
+                if (rc < 0)
+                    return rc;
+                lo = atomic_load_explicit(&t->lo, memory_order_relaxed);
+                hi = atomic_load_explicit(&t->hi, memory_order_relaxed);
+                continue;
+            }
+        }
+        /* P1: relaxed; the locked CAS below orders them before the reservation. */
+        atomic_store_explicit(&slot->claim_off, hi, memory_order_relaxed);
+        atomic_store_explicit(&slot->claim_len, bytes, memory_order_relaxed);
+        atomic_store_explicit(&slot->claim_n, n, memory_order_relaxed);
+        atomic_store_explicit(&slot->claim_pos, p, memory_order_relaxed);
+        /* P2: full barrier; pairs with the acquire tail loads of readers and reapers. */
+        if (!bus__cas16(t, &lo, &hi, end, hi + n))
+            continue;
+        if (r->overflow == BUS_OVERFLOW_BLOCK &&
+            atomic_load_explicit(&r->hdr->readers_gen, memory_order_seq_cst) != gen) {
+            /* G2: a reader appeared or moved back while we reserved; it saw our
+             * claim or we see it now.  Wait for it; the claim cannot be undone. */
+            int rc = bus__ring_wait_space(r, lim, end, INT64_MAX);
+            if (rc < 0 && rc != BUS_EDELETED)
+                return rc;
+        }
+        cl->pad_pos = p;
+        cl->pos = p + pad;
+        cl->off = (int64_t)hi;
+        cl->wake = (lo & BUS__TAIL_SLEEP) != 0;
+        if (pad) {
+            bus__ring_index(r, p, pad, (int64_t)hi, (int64_t)hi);
+            /* R4 (PAD): release; pairs with A4. */
+            atomic_store_explicit(&bus__ring_rec(r, p)->commit, BUS__PAD_TAG | p,
+                                  memory_order_release);
+        }
+        return 0;
+    }
+}
+
+/* The CRC of a record whose header and body are written. */
+static inline uint32_t bus__rec_crc(const struct bus__rec *h, int64_t off)
+{
+    unsigned char pre[12];
+    uint64_t o = (uint64_t)off;
+    memcpy(pre, &o, 8); /* x86-64: already little-endian */
+    memcpy(pre + 8, &h->len, 4);
+    uint32_t c = bus__crc32c(0, pre, sizeof pre);
+    return bus__crc32c(c, (const unsigned char *)h + 16, h->len - 16);
+}
+
+/* Encoded size of a record's headers; -EINVAL if a name or count is too long. */
+static inline int64_t bus__headers_bytes(const bus_header_t *hs, size_t n)
+{
+    if (n > 65535 || (n && !hs))
+        return -EINVAL;
+    int64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!hs[i].name || (hs[i].value_len && !hs[i].value) || hs[i].value_len > UINT32_MAX)
+            return -EINVAL;
+        size_t nl = strlen(hs[i].name);
+        if (nl > 65535)
+            return -EINVAL;
+        total += BUS__HDR_FIXED + (int64_t)nl + 1 + (int64_t)hs[i].value_len;
+    }
+    return total;
+}
+
+/* P3: writes a record's header and body (not the CRC, not the commit). */
+static inline void bus__rec_write(struct bus__rec *h, uint32_t len, int64_t ts, const void *key,
+                                  size_t klen, bool has_key, const bus_header_t *hs, size_t hc,
+                                  const void *val, size_t vlen)
+{
+    unsigned char *p = (unsigned char *)(h + 1);
+    h->len = len;
+    h->ts_ns = ts;
+    h->key_len = (uint32_t)klen;
+    h->header_count = (uint16_t)hc;
+    h->flags = (uint16_t)(BUS__REC_DATA | (has_key ? BUS__REC_F_KEY : 0));
+    if (klen)
+        memcpy(p, key, klen);
+    p += klen;
+    for (size_t i = 0; i < hc; i++) {
+        uint16_t nl = (uint16_t)strlen(hs[i].name);
+        uint32_t vl = (uint32_t)hs[i].value_len;
+        memcpy(p, &nl, 2);
+        memcpy(p + 2, &vl, 4);
+        memcpy(p + BUS__HDR_FIXED, hs[i].name, nl);
+        p[BUS__HDR_FIXED + nl] = '\0';
+        if (vl)
+            memcpy(p + BUS__HDR_FIXED + nl + 1, hs[i].value, vl);
+        p += BUS__HDR_FIXED + nl + 1 + vl;
+    }
+    if (vlen)
+        memcpy(p, val, vlen);
+}
+
+/* P4: publishes a written record. */
+static inline void bus__rec_commit(struct bus__rec *h, int64_t off)
+{
+    /* R4: release; pairs with A4 (readers' acquire load of the commit word). */
+    atomic_store_explicit(&h->commit, (uint64_t)off + 1, memory_order_release);
+}
+
+/* P5: wakes every consumer that armed a reader slot of this ring. */
+static inline void bus__ring_wake(bus_t *b, struct bus__ring *r)
+{
+    uint32_t hi = atomic_load_explicit(&r->hdr->readers_hi, memory_order_acquire);
+    for (uint32_t i = 0; i < hi && i < BUS__RSLOTS; i++) {
+        struct bus__rslot *s = &r->rslots[i];
+        /* relaxed load, then acq_rel exchange: the armed store (C-a) happened before
+         * the consumer's CAS that our P2 CAS read, so it is visible here. */
+        if (!atomic_load_explicit(&s->armed, memory_order_relaxed) ||
+            !atomic_exchange_explicit(&s->armed, 0, memory_order_acq_rel))
+            continue;
+        uint32_t c = atomic_load_explicit(&s->client, memory_order_relaxed);
+        if (c >= b->ctl->max_clients)
+            continue;
+        _Atomic uint32_t *bell = &b->clients[c].doorbell;
+        /* release: the commit (R4) is visible to the consumer once it sees the bell. */
+        atomic_fetch_add_explicit(bell, 1, memory_order_release);
+        bus__futex_wake(bell, 1);
+    }
+}
+
+/* C-a..C-c: arms the reader slot and sets the tail's sleep bit.  True if the
+ * consumer may sleep (nothing is reserved at or after pos). */
+static inline bool bus__ring_arm(struct bus__ring *r, struct bus__rslot *s, uint64_t pos)
+{
+    atomic_store_explicit(&s->armed, 1, memory_order_seq_cst); /* C-a */
+    bus__pair_t *t = &r->hdr->tail;
+    uint64_t lo = atomic_load_explicit(&t->lo, memory_order_relaxed);
+    uint64_t hi = atomic_load_explicit(&t->hi, memory_order_relaxed);
+    for (;;) {
+        if ((lo & ~BUS__TAIL_SLEEP) != pos)
+            return false;
+        /* C-c: full barrier; totally ordered with every producer's P2. */
+        if (bus__cas16(t, &lo, &hi, lo | BUS__TAIL_SLEEP, hi))
+            return true;
+    }
+}
+
+/* ---- dead producers ---- */
+
+/* Where a claim's first record starts, given its pad. */
+static inline uint64_t bus__claim_start(const struct bus__ring *r, uint64_t cpos, uint32_t len)
+{
+    uint64_t idx = cpos & r->mask;
+    return idx + len > r->cap ? cpos + (r->cap - idx) : cpos;
+}
+
+/* Walks a claim's records from its start while they are committed: *p, *o end at
+ * the first one that is not (== end of the claim when all are). */
+static inline void bus__claim_walk(const struct bus__ring *r, uint64_t start, uint64_t end,
+                                   int64_t coff, int64_t oend, uint64_t *p, int64_t *o)
+{
+    *p = start;
+    *o = coff;
+    while (*p < end && *o < oend) {
+        struct bus__rec *h = bus__ring_rec(r, *p);
+        uint64_t c = atomic_load_explicit(&h->commit, memory_order_acquire); /* A4 */
+        if (c != (uint64_t)*o + 1 || h->len < sizeof *h || bus__align8(h->len) > end - *p)
+            return;
+        int64_t k = (h->flags & BUS__REC_TYPE_MASK) == BUS__REC_SKIP ? (int64_t)h->key_len : 1;
+        if (k < 1 || *o + k > oend)
+            return;
+        *p += bus__align8(h->len);
+        *o += k;
+    }
+}
+
+/* Turns the uncommitted rest of a dead producer's claim into PAD + SKIP. */
+static inline void bus__ring_reap_claim(struct bus__ring *r, uint64_t cpos, int64_t coff,
+                                        uint32_t clen, uint32_t cn)
+{
+    uint64_t start = bus__claim_start(r, cpos, clen);
+    if (start != cpos) {
+        bus__ring_index(r, cpos, start - cpos, coff, coff);
+        atomic_store_explicit(&bus__ring_rec(r, cpos)->commit, BUS__PAD_TAG | cpos,
+                              memory_order_release); /* R4 */
+    }
+    uint64_t p, end = start + clen;
+    int64_t o, oend = coff + cn;
+    bus__claim_walk(r, start, end, coff, oend, &p, &o); /* keep what it committed */
+    if (p >= end || o >= oend)
+        return;
+    struct bus__rec *h = bus__ring_rec(r, p);
+    h->len = (uint32_t)(end - p);
+    h->crc = 0;
+    h->ts_ns = 0;
+    h->key_len = (uint32_t)(oend - o);
+    h->header_count = 0;
+    h->flags = BUS__REC_SKIP;
+    bus__ring_index(r, p, end - p, o, oend);
+    bus__rec_commit(h, o); /* R4 */
+}
+
+/* Called by a reader stuck at `at` (reserved, not committed).  Returns 1 if it
+ * reaped a dead producer's claim, 0 if there is nothing to do yet (owner alive, or
+ * another reaper at work), -ENOENT if no claim covers `at` (the record may have been
+ * committed meanwhile; if it persists, the ring is damaged), BUS_ECORRUPT if two
+ * dead claims disagree. */
+static inline int bus__ring_reap(struct bus__ring *r, uint64_t at, struct bus__self me)
+{
+    if (bus__ring_tail_pos(r) <= at)
+        return 0;
+    struct bus__pslot *dead = NULL;
+    uint32_t dead_pid = 0;
+    uint64_t cpos = 0;
+    int64_t coff = 0;
+    uint32_t clen = 0, cn = 0;
+    for (uint32_t i = 0; i < BUS__PSLOTS; i++) {
+        struct bus__pslot *s = &r->pslots[i];
+        uint32_t pid = atomic_load_explicit(&s->pid, memory_order_acquire);
+        if (pid == 0)
+            continue;
+        /* acquire: pairs with P2 (the claim was stored before the CAS we saw). */
+        uint64_t p = atomic_load_explicit(&s->claim_pos, memory_order_acquire);
+        uint32_t len = atomic_load_explicit(&s->claim_len, memory_order_relaxed);
+        if (p == BUS__NO_CLAIM || len == 0 || len > r->cap / 2)
+            continue;
+        uint64_t start = bus__claim_start(r, p, len);
+        if (!(at == p || (at >= start && at < start + len)))
+            continue;
+        if ((pid & BUS__REAPING) ? bus__proc_alive(pid & ~BUS__REAPING, 0)
+                                 : bus__proc_alive(pid, atomic_load_explicit(&s->starttime,
+                                                                             memory_order_relaxed)))
+            return 0; /* its owner (or a reaper) is alive: it will finish */
+        int64_t off = (int64_t)atomic_load_explicit(&s->claim_off, memory_order_relaxed);
+        uint32_t n = atomic_load_explicit(&s->claim_n, memory_order_relaxed);
+        if (dead && (p != cpos || len != clen || n != cn || off != coff))
+            return BUS_ECORRUPT; /* two dead claimants of one pos: cannot tell which won */
+        dead = s;
+        dead_pid = pid;
+        cpos = p;
+        coff = off;
+        clen = len;
+        cn = n;
+    }
+    if (!dead)
+        return -ENOENT;
+    if (cn == 0)
+        return 0;
+    /* acq_rel: one reaper wins the slot. */
+    if (!atomic_compare_exchange_strong_explicit(&dead->pid, &dead_pid, BUS__REAPING | me.pid,
+                                                 memory_order_acq_rel, memory_order_relaxed))
+        return 0;
+    if (atomic_load_explicit(&dead->claim_pos, memory_order_relaxed) == cpos)
+        bus__ring_reap_claim(r, cpos, coff, clen, cn);
+    atomic_fetch_add_explicit(&r->hdr->reaped, 1, memory_order_relaxed); /* statistics */
+    atomic_store_explicit(&dead->claim_pos, BUS__NO_CLAIM, memory_order_relaxed);
+    /* release: pairs with bus__slot_claim() of the next owner. */
+    atomic_store_explicit(&dead->pid, 0, memory_order_release);
+    return 1;
+}
+
+/* Can a dead producer's slot be given to a new producer?  Only once its last claim
+ * is committed (or long overwritten); otherwise a reader still needs it. */
+static inline bool bus__pslot_settled(const struct bus__ring *r, struct bus__pslot *s)
+{
+    uint64_t p = atomic_load_explicit(&s->claim_pos, memory_order_acquire);
+    if (p == BUS__NO_CLAIM)
+        return true;
+    uint32_t len = atomic_load_explicit(&s->claim_len, memory_order_relaxed);
+    if (len == 0 || len > r->cap / 2 || bus__ring_tail_pos(r) > p + r->cap)
+        return true;
+    int64_t off = (int64_t)atomic_load_explicit(&s->claim_off, memory_order_relaxed);
+    uint32_t n = atomic_load_explicit(&s->claim_n, memory_order_relaxed);
+    uint64_t start = bus__claim_start(r, p, len), at;
+    int64_t o;
+    bus__claim_walk(r, start, start + len, off, off + n, &at, &o);
+    return at >= start + len || o >= off + (int64_t)n;
+}
+
+static inline int bus__ring_producer_open(struct bus__ring *r, struct bus__self me,
+                                          struct bus__pslot **out)
+{
+    for (uint32_t i = 0; i < BUS__PSLOTS; i++) {
+        struct bus__pslot *s = &r->pslots[i];
+        uint32_t pid = atomic_load_explicit(&s->pid, memory_order_acquire);
+        if (pid != 0 && !(pid & BUS__REAPING) && !bus__pslot_settled(r, s))
+            continue;
+        if (bus__slot_claim(&s->pid, &s->starttime, me)) {
+            atomic_store_explicit(&s->claim_pos, BUS__NO_CLAIM, memory_order_relaxed);
+            atomic_store_explicit(&s->sent, 0, memory_order_relaxed);
+            bus__store_max(&r->hdr->pslots_hi, i + 1);
+            *out = s;
+            return 0;
+        }
+    }
+    return -EUSERS;
+}
+
+static inline void bus__ring_producer_close(struct bus__pslot *s)
+{
+    atomic_store_explicit(&s->claim_pos, BUS__NO_CLAIM, memory_order_relaxed);
+    /* release: pairs with bus__slot_claim() of the next owner. */
+    atomic_store_explicit(&s->pid, 0, memory_order_release);
+}
+
+#endif /* BUS_RING_H */
