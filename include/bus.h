@@ -31,7 +31,7 @@
  * 2. WORDS
  *   bus        a directory (default /dev/shm/bus, or $BUS_PATH, or the path given to
  *              bus_open) holding the control segment `control` and one ring file per
- *              partition, `<topic>-<partition>.ring`.
+ *              partition, `<topic>-<partition>`.
  *   topic      a named stream split into partitions; names are Kafka's:
  *              1-249 characters of [a-zA-Z0-9._-], and not "." or "..".
  *   ring       a partition's mmap'd file: header + power-of-two data area where

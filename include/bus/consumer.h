@@ -124,10 +124,8 @@ static inline const char *bus__consumer_topic(bus_consumer_t *c, const char *top
 static inline int bus__cpart_place(struct bus__cpart *cp, int64_t want)
 {
     for (int attempt = 0; attempt < 100; attempt++) {
-        uint64_t pos;
-        int64_t next, skip;
-        uint64_t tp;
-        int64_t to;
+        uint64_t pos = 0, tp;
+        int64_t next = 0, skip = 0, to;
         bus__ring_tail(&cp->r, &tp, &to);
         if (want == BUS_OFFSET_END) {
             pos = tp;

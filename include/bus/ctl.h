@@ -49,6 +49,8 @@ static inline int bus__file_check(const struct bus__file_hdr *h, uint64_t size, 
 {
     if (size < sizeof *h)
         return BUS_ETRUNC;
+    if (h->magic == 0 && atomic_load_explicit(&h->version, memory_order_relaxed) == 0)
+        return -EAGAIN; /* sized but not yet written by its creator */
     if (h->magic != magic)
         return BUS_EBADMAGIC;
     /* A1: acquire; pairs with the creator's release store of the version (R1), so

@@ -2,7 +2,7 @@
  *
  * Two kinds of file live in a bus directory:
  *   control                  the control segment: header, topic table, client table
- *   <topic>-<partition>.ring a partition ring: header, producer slots, reader slots,
+ *   <topic>-<partition> a partition ring: header, producer slots, reader slots,
  *                            offset index, data area
  * Both start with struct bus__file_hdr: magic, format version, layout signature,
  * file size, creator.  The creator writes everything, then release-stores the

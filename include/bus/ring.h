@@ -101,7 +101,7 @@ static inline struct bus__rec *bus__ring_rec(const struct bus__ring *r, uint64_t
 
 static inline void bus__ring_name(char *buf, size_t n, const char *topic, int32_t partition)
 {
-    snprintf(buf, n, "%s-%d.ring", topic, (int)partition);
+    snprintf(buf, n, "%s-%d", topic, (int)partition); /* <= 249 + 4: fits NAME_MAX, as Kafka's partition directories */
 }
 
 struct bus__ring_geom {
