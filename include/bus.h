@@ -51,8 +51,9 @@
  *   -1 waits forever.
  *
  * 4. COMPILE-TIME NEEDS
- *   C11 (or C++11 with C linkage), x86-64, Linux, -pthread and -D_DEFAULT_SOURCE (or
- *   -D_GNU_SOURCE): the bus::bus target and bus.pc carry both.  Nothing else is
+ *   C11 (the bodies use <stdatomic.h>, so C++ programs call bus from a C translation
+ *   unit), x86-64, Linux, -pthread and -D_DEFAULT_SOURCE (or -D_GNU_SOURCE): the
+ *   bus::bus target and bus.pc carry both.  Nothing else is
  *   linked.  There are no configuration macros that change the shared layout:
  *   layout-changing sizes live in each file's header, and every file records a
  *   layout signature so differently built programs refuse to share a bus.

@@ -334,7 +334,6 @@ static inline int bus__cpart_read(bus_consumer_t *c, struct bus__cpart *cp, bus_
     const uint64_t first_pos = pos;
     size_t n = 0, copy_mark = c->copy_used;
     int err = 0;
-    cp->stalled = false;
     while (n < budget) {
         uint64_t idx = pos & r->mask;
         const struct bus__rec *h = (const struct bus__rec *)(const void *)(r->data + idx);
@@ -345,15 +344,12 @@ static inline int bus__cpart_read(bus_consumer_t *c, struct bus__cpart *cp, bus_
             continue;
         }
         if (cw != (uint64_t)next + 1) {
-            uint64_t tp = bus__ring_tail_pos(r);
-            /* The word at pos may be any stale byte of an earlier lap: only the tail
-             * tells "lapped" from "not yet written". */
-            if (copy && tp > pos + r->cap)
-                err = BUS_ELAPPED;
-            else if (tp > pos)
-                cp->stalled = true; /* reserved, not yet committed */
-            else if (atomic_load_explicit(&r->hdr->state, memory_order_relaxed) == BUS__RING_DELETED)
+            /* Not written yet; bus_poll's wait path tells stalled or lapped.  The
+             * state sits on a read-mostly line, not the producers' tail. */
+            if (atomic_load_explicit(&r->hdr->state, memory_order_relaxed) == BUS__RING_DELETED)
                 err = BUS_EDELETED;
+            else if (copy && bus__ring_tail_pos(r) > pos + r->cap)
+                err = BUS_ELAPPED; /* overwrite topics: producers went a lap past us */
             break;
         }
         uint32_t len = h->len;
@@ -465,8 +461,11 @@ static inline int bus__gather(bus_consumer_t *c, bus_record_t *records, size_t m
     for (int pass = 0; pass < 2 && n < max; pass++) {
         for (size_t k = 0; k < np && n < max; k++) {
             struct bus__cpart *cp = &c->parts[(c->rr + k) % np];
-            if (cp->err)
+            if (cp->err) {
+                if (!first_err)
+                    first_err = cp->err;
                 continue;
+            }
             size_t budget = pass == 0 ? (quota < max - n ? quota : max - n) : max - n;
             int got = bus__cpart_read(c, cp, records + n, budget);
             if (got < 0) {
@@ -474,6 +473,8 @@ static inline int bus__gather(bus_consumer_t *c, bus_record_t *records, size_t m
                     first_err = got;
                 continue;
             }
+            if (got > 0)
+                cp->stalled = false;
             n += (size_t)got;
         }
     }
@@ -492,6 +493,30 @@ static inline bool bus__ready(const bus_consumer_t *c)
             atomic_load_explicit(&cp->r.hdr->state, memory_order_relaxed) == BUS__RING_DELETED)
             return true;
     }
+    return false;
+}
+
+/* A partition with nothing to read although its tail is past its pos: a
+ * reservation not yet committed (stalled), a lapped consumer (overwrite topics), or
+ * a deleted topic.  Loads the tail, so only the wait path calls it.  Returns true
+ * if the caller should go back and read (data, or an error to report). */
+static inline bool bus__classify(struct bus__cpart *cp)
+{
+    struct bus__ring *r = &cp->r;
+    if (atomic_load_explicit(&r->hdr->state, memory_order_relaxed) == BUS__RING_DELETED) {
+        cp->err = BUS_EDELETED;
+        return true;
+    }
+    const struct bus__rec *h = bus__ring_rec(r, cp->pos);
+    uint64_t cw = atomic_load_explicit(&h->commit, memory_order_acquire); /* A4 */
+    if (cw == (uint64_t)cp->next + 1 || cw == (BUS__PAD_TAG | cp->pos))
+        return true;
+    uint64_t tp = bus__ring_tail_pos(r);
+    if (r->overflow == BUS_OVERFLOW_OVERWRITE && tp > cp->pos + r->cap) {
+        cp->err = BUS_ELAPPED;
+        return true;
+    }
+    cp->stalled = tp > cp->pos;
     return false;
 }
 
@@ -577,18 +602,22 @@ BUS_API int bus_poll(bus_consumer_t *c, bus_record_t *records, size_t max, int t
                 bus__cpu_relax();
             continue;
         }
-        /* Sleep (ring.h, SLEEPING): bell value first, then arm every partition. */
+        /* Sleep (ring.h, SLEEPING): bell value first, then arm every partition.  A
+         * partition whose tail is past its pos cannot be armed: classify it. */
         uint32_t bell = atomic_load_explicit(&c->bus->clients[c->client].doorbell, memory_order_acquire);
-        bool may_sleep = !stalled;
-        for (size_t i = 0; i < c->nparts && may_sleep; i++)
-            may_sleep = bus__ring_arm(&c->parts[i].r, c->parts[i].slot, c->parts[i].pos);
-        int64_t wait = deadline - now;
-        if (!may_sleep) /* a record is reserved: it commits soon, or its producer died */
-            wait = wait < 200000 ? wait : 200000;
-        else if (wait > 1000000000) /* re-check topic state at least every second */
-            wait = 1000000000;
-        if (may_sleep || stalled)
-            bus__futex_wait(&c->bus->clients[c->client].doorbell, bell, wait);
+        bool go_read = false;
+        for (size_t i = 0; i < c->nparts && !go_read; i++)
+            if (!bus__ring_arm(&c->parts[i].r, c->parts[i].slot, c->parts[i].pos))
+                go_read = bus__classify(&c->parts[i]);
+        if (!go_read) {
+            for (size_t i = 0; i < c->nparts; i++)
+                stalled |= c->parts[i].stalled;
+            int64_t wait = deadline - now;
+            /* a reserved record commits soon, or its producer died: look again soon;
+             * otherwise re-check topic state at least every second */
+            int64_t cap = stalled ? 200000 : 1000000000;
+            bus__futex_wait(&c->bus->clients[c->client].doorbell, bell, wait < cap ? wait : cap);
+        }
         for (size_t i = 0; i < c->nparts; i++)
             atomic_store_explicit(&c->parts[i].slot->armed, 0, memory_order_relaxed);
     }

@@ -8,6 +8,7 @@
 #ifndef BUS_HASH_H
 #define BUS_HASH_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,7 +54,7 @@ static inline uint32_t bus__murmur2(const void *key, size_t len)
 BUS_API int32_t bus_partition_for_key(const void *key, size_t key_len, int32_t partitions)
 {
     if (partitions <= 0)
-        return -22; /* -EINVAL */
+        return -EINVAL;
     return (int32_t)((bus__murmur2(key, key_len) & 0x7fffffffu) % (uint32_t)partitions);
 }
 
