@@ -33,6 +33,97 @@ static inline int64_t bus__real_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* A send timeout that reads the clock only if the send has to wait. */
+struct bus__deadline {
+    int timeout_ms;
+    int64_t at;
+};
+
+static inline int64_t bus__deadline_ns(struct bus__deadline *d)
+{
+    if (d->timeout_ms < 0)
+        return INT64_MAX;
+    if (d->timeout_ms == 0)
+        return 0;
+    if (d->at == 0)
+        d->at = bus__mono_ns() + (int64_t)d->timeout_ms * 1000000;
+    return d->at;
+}
+
+/* A producer's CLOCK_REALTIME, read from the TSC.  clock_gettime costs ~35 ns in
+ * a VM, about as much as the rest of a small send.  Where the kernel itself trusts
+ * the TSC (clocksource "tsc": constant rate, synchronised across CPUs) we measure
+ * its rate against CLOCK_REALTIME over the first 20 ms, then stamp records as
+ * anchor + ticks * rate, re-anchoring every 100 ms (so NTP steps and slews show up
+ * within 100 ms, and the rate estimate keeps improving over the whole lifetime).
+ * Elsewhere, and until calibrated, it is plain clock_gettime.  The state lives in
+ * the handle: a header-only library has no globals. */
+__extension__ typedef unsigned __int128 bus__u128;
+
+struct bus__clock {
+    int mode;          /* 0 calibrating, 1 TSC, -1 clock_gettime only */
+    uint64_t tsc0;     /* anchor */
+    int64_t ns0;
+    uint64_t mult;     /* ns per tick, 32.32 fixed point */
+    uint64_t until;    /* ticks after tsc0 at which to re-anchor */
+    uint64_t cal_tsc;  /* first sample, for the rate */
+    int64_t cal_ns;
+};
+
+static inline uint64_t bus__rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
+    return (uint64_t)hi << 32 | lo;
+}
+
+static inline void bus__clock_init(struct bus__clock *c)
+{
+    char buf[32] = {0};
+    memset(c, 0, sizeof *c);
+    int fd = open("/sys/devices/system/clocksource/clocksource0/current_clocksource",
+                  O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    c->mode = n >= 3 && strncmp(buf, "tsc", 3) == 0 ? 0 : -1;
+}
+
+static inline int64_t bus__clock_slow(struct bus__clock *c)
+{
+    int64_t ns = bus__real_ns();
+    if (c->mode < 0)
+        return ns;
+    uint64_t t = bus__rdtsc();
+    if (c->cal_ns == 0) {
+        c->cal_ns = ns;
+        c->cal_tsc = t;
+        return ns;
+    }
+    if (ns - c->cal_ns < 20000000 || t <= c->cal_tsc)
+        return ns;
+    c->mult = (uint64_t)(((bus__u128)(uint64_t)(ns - c->cal_ns) << 32) / (t - c->cal_tsc));
+    if (c->mult == 0) {
+        c->mode = -1;
+        return ns;
+    }
+    c->mode = 1;
+    c->tsc0 = t;
+    c->ns0 = ns;
+    c->until = (uint64_t)(((bus__u128)100000000 << 32) / c->mult);
+    return ns;
+}
+
+static inline int64_t bus__clock_ns(struct bus__clock *c)
+{
+    if (c->mode == 1) {
+        uint64_t d = bus__rdtsc() - c->tsc0;
+        if (d < c->until)
+            return c->ns0 + (int64_t)((d * c->mult) >> 32);
+    }
+    return bus__clock_slow(c);
+}
+
 /* Start time of `pid` in clock ticks since boot, or 0 if it cannot be read. */
 static inline uint64_t bus__proc_starttime(pid_t pid)
 {

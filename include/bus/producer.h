@@ -19,27 +19,11 @@ struct bus_producer {
     int32_t sticky;         /* current sticky partition for keyless records */
     uint64_t sticky_left;   /* bytes left before moving on */
     uint32_t rr;            /* round-robin cursor */
+    struct bus__clock clock; /* record timestamps */
     int reserved;           /* a zero-copy reservation is open */
     bus_reservation_t open_res;
     struct bus__ppart part[];
 };
-
-/* A send timeout that reads the clock only if the send has to wait. */
-struct bus__deadline {
-    int timeout_ms;
-    int64_t at;
-};
-
-static inline int64_t bus__deadline_ns(struct bus__deadline *d)
-{
-    if (d->timeout_ms < 0)
-        return INT64_MAX;
-    if (d->timeout_ms == 0)
-        return 0;
-    if (d->at == 0)
-        d->at = bus__mono_ns() + (int64_t)d->timeout_ms * 1000000;
-    return d->at;
-}
 
 BUS_API void bus_producer_config_init(bus_producer_config_t *cfg)
 {
@@ -73,6 +57,7 @@ BUS_API int bus_producer_open(bus_producer_t **out, bus_t *b, const char *topic,
     p->cfg = *cfg;
     p->topic = t;
     p->sticky = -1;
+    bus__clock_init(&p->clock);
     struct bus__self me = bus__self();
     for (int32_t i = 0; i < t.partitions; i++) {
         struct bus__ppart *pp = &p->part[i];
@@ -126,12 +111,6 @@ static inline int64_t bus__record_len(const bus_producer_t *p, const bus_record_
     return (int64_t)len;
 }
 
-static inline void bus__fill(struct bus__rec *h, const bus_record_t *rec, uint32_t len, int64_t ts)
-{
-    bus__rec_write(h, len, ts, rec->key, rec->key_len, rec->key != NULL, rec->headers,
-                   rec->header_count, rec->value, rec->value_len);
-}
-
 /* Sends records recs[0..n), all for one partition, with one reservation. */
 static inline int bus__send_group(bus_producer_t *p, int32_t part, const bus_record_t *recs,
                                   const uint32_t *lens, size_t n, uint64_t bytes, int64_t now,
@@ -139,8 +118,7 @@ static inline int bus__send_group(bus_producer_t *p, int32_t part, const bus_rec
 {
     struct bus__ppart *pp = &p->part[part];
     struct bus__claim cl;
-    int r = bus__ring_reserve(&pp->r, pp->slot, &pp->lim, (uint32_t)bytes, (uint32_t)n,
-                              bus__deadline_ns(dl), &cl);
+    int r = bus__ring_reserve(&pp->r, pp->slot, &pp->lim, (uint32_t)bytes, (uint32_t)n, dl, &cl);
     if (r < 0)
         return r;
     uint64_t pos = cl.pos;
@@ -149,8 +127,8 @@ static inline int bus__send_group(bus_producer_t *p, int32_t part, const bus_rec
         int64_t off = cl.off + (int64_t)i;
         int64_t ts = recs[i].timestamp_ns ? recs[i].timestamp_ns : now;
         uint64_t alen = bus__align8(lens[i]);
-        bus__fill(h, &recs[i], lens[i], ts);
-        h->crc = bus__rec_crc(h, off);
+        bus__rec_write(h, off, lens[i], ts, recs[i].key, recs[i].key_len, recs[i].key != NULL,
+                       recs[i].headers, recs[i].header_count, recs[i].value, recs[i].value_len);
         bus__ring_index(&pp->r, pos, alen, off, off + 1);
         bus__rec_commit(h, off); /* R4 */
         if (metas) {
@@ -179,7 +157,7 @@ BUS_API int bus_send_record(bus_producer_t *p, const bus_record_t *rec, bus_meta
         return part;
     uint32_t l32 = (uint32_t)len;
     struct bus__deadline dl = {p->cfg.send_timeout_ms, 0};
-    int64_t now = rec->timestamp_ns ? 0 : bus__real_ns();
+    int64_t now = rec->timestamp_ns ? 0 : bus__clock_ns(&p->clock);
     return bus__send_group(p, part, rec, &l32, 1, bus__align8(l32), now, &dl, meta);
 }
 
@@ -202,7 +180,7 @@ BUS_API int bus_send_batch(bus_producer_t *p, const bus_record_t *recs, size_t n
     uint32_t lens[CHUNK];
     int32_t parts[CHUNK];
     struct bus__deadline dl = {p->cfg.send_timeout_ms, 0};
-    int64_t now = bus__real_ns();
+    int64_t now = bus__clock_ns(&p->clock);
     size_t done = 0;
     while (done < n) {
         size_t m = n - done < CHUNK ? n - done : CHUNK;
@@ -262,13 +240,13 @@ BUS_API int bus_send_reserve(bus_producer_t *p, const bus_record_t *rec, bus_res
     struct bus__deadline dl = {p->cfg.send_timeout_ms, 0};
     struct bus__claim cl;
     uint64_t alen = bus__align8((uint64_t)len);
-    int r = bus__ring_reserve(&pp->r, pp->slot, &pp->lim, (uint32_t)alen, 1, bus__deadline_ns(&dl), &cl);
+    int r = bus__ring_reserve(&pp->r, pp->slot, &pp->lim, (uint32_t)alen, 1, &dl, &cl);
     if (r < 0)
         return r;
     struct bus__rec *h = bus__ring_rec(&pp->r, cl.pos);
-    int64_t ts = rec->timestamp_ns ? rec->timestamp_ns : bus__real_ns();
-    bus__rec_write(h, (uint32_t)len, ts, rec->key, rec->key_len, rec->key != NULL, rec->headers,
-                   rec->header_count, NULL, 0);
+    int64_t ts = rec->timestamp_ns ? rec->timestamp_ns : bus__clock_ns(&p->clock);
+    bus__rec_write(h, cl.off, (uint32_t)len, ts, rec->key, rec->key_len, rec->key != NULL,
+                   rec->headers, rec->header_count, NULL, vlen);
     bus__ring_index(&pp->r, cl.pos, alen, cl.off, cl.off + 1);
     res->value = (unsigned char *)h + len - (int64_t)vlen;
     res->value_len = vlen;

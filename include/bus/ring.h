@@ -479,11 +479,12 @@ static inline void bus__ring_reap_readers(struct bus__ring *r, uint64_t need)
     }
 }
 
-/* Waits until a claim ending at `end` fits, or the deadline (ns, CLOCK_MONOTONIC;
- * INT64_MAX forever; 0: do not wait). */
+/* Waits until a claim ending at `end` fits, or the deadline (read from the clock
+ * only now that we wait). */
 static inline int bus__ring_wait_space(struct bus__ring *r, struct bus__limit *lim, uint64_t end,
-                                       int64_t deadline)
+                                       struct bus__deadline *dl)
 {
+    int64_t deadline = bus__deadline_ns(dl);
     for (int round = 0;; round++) {
         /* G1: seq_cst; pairs with the reader's bump in bus__ring_reader_set/close. */
         lim->gen = atomic_load_explicit(&r->hdr->readers_gen, memory_order_seq_cst);
@@ -526,7 +527,7 @@ struct bus__claim {
 /* P1 + P2: reserves `bytes` (aligned records, no PAD) for `n` records. */
 static inline int bus__ring_reserve(struct bus__ring *r, struct bus__pslot *slot,
                                     struct bus__limit *lim, uint32_t bytes, uint32_t n,
-                                    int64_t deadline, struct bus__claim *cl)
+                                    struct bus__deadline *dl, struct bus__claim *cl)
 {
     bus__pair_t *t = &r->hdr->tail;
     /* relaxed: a guess the CAS validates. */
@@ -545,7 +546,7 @@ static inline int bus__ring_reserve(struct bus__ring *r, struct bus__pslot *slot
             lim->gen = gen;
             lim->limit = bus__ring_limit(r);
             if (end > lim->limit) {
-                int rc = bus__ring_wait_space(r, lim, end, deadline);
+                int rc = bus__ring_wait_space(r, lim, end, dl);
                 if (rc < 0)
                     return rc;
                 lo = atomic_load_explicit(&t->lo, memory_order_relaxed);
@@ -565,7 +566,8 @@ static inline int bus__ring_reserve(struct bus__ring *r, struct bus__pslot *slot
             atomic_load_explicit(&r->hdr->readers_gen, memory_order_seq_cst) != gen) {
             /* G2: a reader appeared or moved back while we reserved; it saw our
              * claim or we see it now.  Wait for it; the claim cannot be undone. */
-            int rc = bus__ring_wait_space(r, lim, end, INT64_MAX);
+            struct bus__deadline forever = {-1, 0};
+            int rc = bus__ring_wait_space(r, lim, end, &forever);
             if (rc < 0 && rc != BUS_EDELETED)
                 return rc;
         }
@@ -611,20 +613,36 @@ static inline int64_t bus__headers_bytes(const bus_header_t *hs, size_t n)
     return total;
 }
 
-/* P3: writes a record's header and body (not the CRC, not the commit). */
-static inline void bus__rec_write(struct bus__rec *h, uint32_t len, int64_t ts, const void *key,
-                                  size_t klen, bool has_key, const bus_header_t *hs, size_t hc,
-                                  const void *val, size_t vlen)
+/* P3: writes a record's header and body (not the commit) and returns its CRC,
+ * computed from the caller's buffers and a header built in registers rather than
+ * read back from the ring, whose fresh narrow stores would defeat store-to-load
+ * forwarding.  val NULL with vlen > 0 (zero-copy reserve): the value is left for
+ * the caller and the CRC is not meaningful (bus_send_commit recomputes it). */
+static inline uint32_t bus__rec_write(struct bus__rec *h, int64_t off, uint32_t len, int64_t ts,
+                                      const void *key, size_t klen, bool has_key,
+                                      const bus_header_t *hs, size_t hc, const void *val,
+                                      size_t vlen)
 {
+    struct bus__rec x;
+    memset(&x, 0, sizeof x);
+    x.len = len;
+    x.ts_ns = ts;
+    x.key_len = (uint32_t)klen;
+    x.header_count = (uint16_t)hc;
+    x.flags = (uint16_t)(BUS__REC_DATA | (has_key ? BUS__REC_F_KEY : 0));
+    unsigned char pre[12];
+    uint64_t o = (uint64_t)off;
+    memcpy(pre, &o, 8); /* x86-64: already little-endian */
+    memcpy(pre + 8, &len, 4);
+    uint32_t crc = bus__crc32c(0, pre, sizeof pre);
+    crc = bus__crc32c(crc, (const unsigned char *)&x + 16, sizeof x - 16);
     unsigned char *p = (unsigned char *)(h + 1);
-    h->len = len;
-    h->ts_ns = ts;
-    h->key_len = (uint32_t)klen;
-    h->header_count = (uint16_t)hc;
-    h->flags = (uint16_t)(BUS__REC_DATA | (has_key ? BUS__REC_F_KEY : 0));
-    if (klen)
+    if (klen) {
         memcpy(p, key, klen);
+        crc = bus__crc32c(crc, key, klen);
+    }
     p += klen;
+    const unsigned char *hstart = p;
     for (size_t i = 0; i < hc; i++) {
         uint16_t nl = (uint16_t)strlen(hs[i].name);
         uint32_t vl = (uint32_t)hs[i].value_len;
@@ -636,8 +654,16 @@ static inline void bus__rec_write(struct bus__rec *h, uint32_t len, int64_t ts, 
             memcpy(p + BUS__HDR_FIXED + nl + 1, hs[i].value, vl);
         p += BUS__HDR_FIXED + nl + 1 + vl;
     }
-    if (vlen)
+    if (hc)
+        crc = bus__crc32c(crc, hstart, (size_t)(p - hstart));
+    if (vlen && val) {
         memcpy(p, val, vlen);
+        crc = bus__crc32c(crc, val, vlen);
+    }
+    x.crc = crc;
+    /* bytes 8..31 at once; the commit word (0..7) is written last, atomically (R4) */
+    memcpy((unsigned char *)h + 8, (const unsigned char *)&x + 8, sizeof x - 8);
+    return crc;
 }
 
 /* P4: publishes a written record. */
