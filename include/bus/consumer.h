@@ -339,11 +339,11 @@ static inline int bus__cpart_read(bus_consumer_t *c, struct bus__cpart *cp, bus_
         const struct bus__rec *h = (const struct bus__rec *)(const void *)(r->data + idx);
         /* A4: acquire; pairs with R4, the producer's release of the commit word. */
         uint64_t cw = atomic_load_explicit(&h->commit, memory_order_acquire);
-        if (cw == (BUS__PAD_TAG | pos)) {
+        if (cw == bus__pad_tag(pos)) {
             pos += r->cap - idx;
             continue;
         }
-        if (cw != (uint64_t)next + 1) {
+        if (cw != bus__commit_tag(next, pos)) {
             /* Not written yet; bus_poll's wait path tells stalled or lapped.  The
              * state sits on a read-mostly line, not the producers' tail. */
             if (atomic_load_explicit(&r->hdr->state, memory_order_relaxed) == BUS__RING_DELETED)
@@ -489,7 +489,7 @@ static inline bool bus__ready(const bus_consumer_t *c)
         const struct bus__cpart *cp = &c->parts[i];
         const struct bus__rec *h = bus__ring_rec(&cp->r, cp->pos);
         uint64_t cw = atomic_load_explicit(&h->commit, memory_order_acquire); /* A4 */
-        if (cw == (uint64_t)cp->next + 1 || cw == (BUS__PAD_TAG | cp->pos) ||
+        if (cw == bus__commit_tag(cp->next, cp->pos) || cw == bus__pad_tag(cp->pos) ||
             atomic_load_explicit(&cp->r.hdr->state, memory_order_relaxed) == BUS__RING_DELETED)
             return true;
     }
@@ -509,7 +509,7 @@ static inline bool bus__classify(struct bus__cpart *cp)
     }
     const struct bus__rec *h = bus__ring_rec(r, cp->pos);
     uint64_t cw = atomic_load_explicit(&h->commit, memory_order_acquire); /* A4 */
-    if (cw == (uint64_t)cp->next + 1 || cw == (BUS__PAD_TAG | cp->pos))
+    if (cw == bus__commit_tag(cp->next, cp->pos) || cw == bus__pad_tag(cp->pos))
         return true;
     uint64_t tp = bus__ring_tail_pos(r);
     if (r->overflow == BUS_OVERFLOW_OVERWRITE && tp > cp->pos + r->cap) {

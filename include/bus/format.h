@@ -48,11 +48,14 @@ _Static_assert(offsetof(struct bus__file_hdr, version) == 8, "version at byte 8"
 /* ---- records in a ring's data area ----
  * A record is a 32-byte header, the key, the headers, the value, padded to 8 bytes.
  * The commit word is written last, with release:
- *   DATA or SKIP record at offset O:  commit = O + 1
- *   PAD (fills the data area's end):  commit = BUS__PAD_TAG | pos
- * Both are unique for all time, so a reader at (pos, next offset) tells "this
- * lap's record" from stale bytes of an earlier lap without the ring ever being
- * zeroed.  A PAD has only its commit word: it always runs to the end of the area.
+ *   DATA or SKIP record whose first offset is O, at pos:  bus__commit_tag(O, pos)
+ *   PAD (fills the data area's end), at pos:               bus__pad_tag(pos)
+ * A reader at (pos, next offset) trusts the bytes at pos only if the word there is
+ * exactly the tag it computes.  The ring is never zeroed, so the word may be any
+ * stale byte of an earlier lap - often the middle of an old value, full of small
+ * integers - which is why the tag is a 63-bit mix of offset and position rather
+ * than offset + 1: stale bytes match it only by a 2^-63 accident.  A PAD has only
+ * its commit word: it always runs to the end of the area.
  * A SKIP stands for `count` offsets whose records will never exist (an aborted
  * reservation, a dead producer's slot); readers step over it.
  * CRC32C covers the offset (8 bytes little-endian), len (4 bytes), then every byte
@@ -224,6 +227,27 @@ _Static_assert(sizeof(struct bus__ctl_hdr) <= BUS__PAGE, "control header fits a 
      ((uint64_t)sizeof(struct bus__topic_entry) << 16) ^ ((uint64_t)sizeof(struct bus__rec) << 8) ^ \
      (uint64_t)sizeof(struct bus__pslot) ^ ((uint64_t)sizeof(struct bus__rslot) << 4) ^            \
      ((uint64_t)BUS__PSLOTS << 20) ^ ((uint64_t)BUS__RSLOTS << 24) ^ ((uint64_t)BUS__INDEX_SHIFT << 56))
+
+/* splitmix64's finaliser: a bijection on 64 bits. */
+static inline uint64_t bus__mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static inline uint64_t bus__commit_tag(int64_t off, uint64_t pos)
+{
+    uint64_t t = bus__mix64((uint64_t)off * 0x9e3779b97f4a7c15ull ^ pos) & ~BUS__PAD_TAG;
+    return t ? t : 1; /* never 0: a fresh ring is all zeros */
+}
+
+static inline uint64_t bus__pad_tag(uint64_t pos)
+{
+    return BUS__PAD_TAG | bus__mix64(pos ^ 0x5bd1e9955bd1e995ull);
+}
 
 static inline uint64_t bus__align8(uint64_t n)
 {

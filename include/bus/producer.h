@@ -130,7 +130,7 @@ static inline int bus__send_group(bus_producer_t *p, int32_t part, const bus_rec
         bus__rec_write(h, off, lens[i], ts, recs[i].key, recs[i].key_len, recs[i].key != NULL,
                        recs[i].headers, recs[i].header_count, recs[i].value, recs[i].value_len);
         bus__ring_index(&pp->r, pos, alen, off, off + 1);
-        bus__rec_commit(h, off); /* R4 */
+        bus__rec_commit(h, pos, off); /* R4 */
         if (metas) {
             metas[i].partition = part;
             metas[i].offset = off;
@@ -138,6 +138,9 @@ static inline int bus__send_group(bus_producer_t *p, int32_t part, const bus_rec
         }
         pos += alen;
     }
+    /* P4b: release; pairs with the acquire in bus__ring_limit(): once the claim is
+     * gone, other producers may lap these records. */
+    atomic_store_explicit(&pp->slot->claim_pos, BUS__NO_CLAIM, memory_order_release);
     pp->last_offset = cl.off + (int64_t)n - 1;
     atomic_store_explicit(&pp->slot->sent,
                           atomic_load_explicit(&pp->slot->sent, memory_order_relaxed) + n,
@@ -275,7 +278,8 @@ static inline int bus__reservation_end(bus_producer_t *p, bus_reservation_t *res
         h->header_count = 0;
         h->crc = 0;
     }
-    bus__rec_commit(h, res->offset); /* R4 */
+    bus__rec_commit(h, res->bus__pos, res->offset); /* R4 */
+    atomic_store_explicit(&pp->slot->claim_pos, BUS__NO_CLAIM, memory_order_release); /* P4b */
     p->reserved = 0;
     pp->last_offset = res->offset;
     if (res->bus__flags & 1u)

@@ -15,10 +15,10 @@
  *     P5  if the tail it replaced had BUS__TAIL_SLEEP set, ring the doorbells
  *   Reader (bus__ring_peek and the consumer's loop):
  *     C1  acquire-load the commit word at its pos                       (A4, pairs with R4)
- *     C2  equal to next offset + 1: the record is complete; step over it.
- *         PAD tag for this pos: jump to the next lap.  Anything else: not written
- *         yet (the tag of an older lap), or, if the tail is past this pos, reserved
- *         but not committed.
+ *     C2  equal to bus__commit_tag(next offset, pos): the record is complete; step
+ *         over it.  bus__pad_tag(pos): jump to the next lap.  Anything else: not
+ *         written yet (stale bytes of an older lap), or, if the tail is past this
+ *         pos, reserved but not committed.
  *
  *   One CAS hands out position and offset together, so offsets are dense and in
  *   ring order.  Commits may land out of order; readers simply wait at the first
@@ -285,28 +285,23 @@ static inline void bus__ring_index(struct bus__ring *r, uint64_t p, uint64_t len
     }
 }
 
-/* Is a record holding offset `off` (DATA starting there, or a SKIP covering it)
- * committed at pos?  Follows one PAD.  On success *at is the record's pos and *first
- * its first offset. */
+/* Is the record whose first offset is `off` committed at pos (following one PAD)?
+ * On success *at is its pos and *first == off. */
 static inline bool bus__ring_confirm(const struct bus__ring *r, uint64_t pos, int64_t off,
                                      uint64_t *at, int64_t *first)
 {
     struct bus__rec *h = bus__ring_rec(r, pos);
     /* A4: acquire; pairs with R4: a match means the header is complete. */
     uint64_t c = atomic_load_explicit(&h->commit, memory_order_acquire);
-    if (c == (BUS__PAD_TAG | pos)) {
+    if (c == bus__pad_tag(pos)) {
         pos += r->cap - (pos & r->mask);
         h = bus__ring_rec(r, pos);
         c = atomic_load_explicit(&h->commit, memory_order_acquire); /* A4 */
     }
-    if (c & BUS__PAD_TAG || c == 0)
-        return false;
-    int64_t f = (int64_t)c - 1;
-    int64_t n = (h->flags & BUS__REC_TYPE_MASK) == BUS__REC_SKIP ? (int64_t)h->key_len : 1;
-    if (f > off || off >= f + n)
+    if (c != bus__commit_tag(off, pos))
         return false;
     *at = pos;
-    *first = f;
+    *first = off;
     return true;
 }
 
@@ -446,18 +441,41 @@ struct bus__limit {
     uint32_t gen;   /* readers_gen it was computed for */
 };
 
-static inline uint64_t bus__ring_limit(const struct bus__ring *r)
+/* How far a producer may reserve: one ring beyond the oldest of (a) every reader's
+ * position (BLOCK topics only), (b) every other producer's open claim - a producer
+ * must never lap a record another is still writing, or that producer's late writes
+ * would land in a newer lap - and (c) the tail now, so that claims opened after this
+ * computation (all at or beyond the tail) are covered too.  *oldest_claim receives
+ * the slot holding back (b), or NULL. */
+static inline uint64_t bus__ring_limit(const struct bus__ring *r, const struct bus__pslot *self,
+                                       struct bus__pslot **oldest_claim)
 {
-    uint32_t hi = atomic_load_explicit(&r->hdr->readers_hi, memory_order_acquire);
-    uint64_t min = BUS__NO_POS;
-    for (uint32_t i = 0; i < hi && i < BUS__RSLOTS; i++) {
-        const struct bus__rslot *s = &r->rslots[i];
-        /* A3: acquire; pairs with R3 (the reader's seq_cst store of its pos). */
-        uint64_t p = atomic_load_explicit(&s->pos, memory_order_acquire);
-        if (p < min)
-            min = p;
+    uint64_t min = bus__ring_tail_pos(r);
+    if (r->overflow == BUS_OVERFLOW_BLOCK) {
+        uint32_t hi = atomic_load_explicit(&r->hdr->readers_hi, memory_order_acquire);
+        for (uint32_t i = 0; i < hi && i < BUS__RSLOTS; i++) {
+            /* A3: acquire; pairs with R3 (the reader's seq_cst store of its pos). */
+            uint64_t p = atomic_load_explicit(&r->rslots[i].pos, memory_order_acquire);
+            if (p < min)
+                min = p;
+        }
     }
-    return min == BUS__NO_POS ? UINT64_MAX : min + r->cap;
+    if (oldest_claim)
+        *oldest_claim = NULL;
+    uint32_t phi = atomic_load_explicit(&r->hdr->pslots_hi, memory_order_acquire);
+    for (uint32_t i = 0; i < phi && i < BUS__PSLOTS; i++) {
+        struct bus__pslot *s = &r->pslots[i];
+        if (s == self || atomic_load_explicit(&s->pid, memory_order_acquire) == 0)
+            continue;
+        /* acquire: pairs with the owner's release clearing it after its commits (P4b) */
+        uint64_t p = atomic_load_explicit(&s->claim_pos, memory_order_acquire);
+        if (p < min) {
+            min = p;
+            if (oldest_claim)
+                *oldest_claim = s;
+        }
+    }
+    return min + r->cap;
 }
 
 /* Frees reader slots whose process died while holding a position below `need`. */
@@ -479,18 +497,32 @@ static inline void bus__ring_reap_readers(struct bus__ring *r, uint64_t need)
     }
 }
 
+/* Defined with the dead-producer code below; a waiting producer reaps too. */
+static inline int bus__ring_reap_slot(struct bus__ring *r, struct bus__pslot *s, uint32_t pid,
+                                      struct bus__self me);
+static inline bool bus__pslot_alive(struct bus__pslot *s, uint32_t pid);
+
 /* Waits until a claim ending at `end` fits, or the deadline (read from the clock
  * only now that we wait). */
-static inline int bus__ring_wait_space(struct bus__ring *r, struct bus__limit *lim, uint64_t end,
+static inline int bus__ring_wait_space(struct bus__ring *r, struct bus__pslot *self,
+                                       struct bus__limit *lim, uint64_t end,
                                        struct bus__deadline *dl)
 {
     int64_t deadline = bus__deadline_ns(dl);
     for (int round = 0;; round++) {
         /* G1: seq_cst; pairs with the reader's bump in bus__ring_reader_set/close. */
         lim->gen = atomic_load_explicit(&r->hdr->readers_gen, memory_order_seq_cst);
-        lim->limit = bus__ring_limit(r);
+        struct bus__pslot *claim;
+        lim->limit = bus__ring_limit(r, self, &claim);
         if (end <= lim->limit)
             return 0;
+        if (claim && round >= 64) { /* held back by another producer's open claim */
+            uint32_t pid = atomic_load_explicit(&claim->pid, memory_order_acquire);
+            if (pid && !bus__pslot_alive(claim, pid)) {
+                bus__ring_reap_slot(r, claim, pid, bus__self());
+                continue;
+            }
+        }
         if (atomic_load_explicit(&r->hdr->state, memory_order_relaxed) == BUS__RING_DELETED)
             return BUS_EDELETED;
         if (deadline == 0)
@@ -507,7 +539,7 @@ static inline int bus__ring_wait_space(struct bus__ring *r, struct bus__limit *l
         /* Dekker with bus__ring_space_wake(): announce, then re-check, then sleep. */
         atomic_fetch_add_explicit(&r->hdr->space_waiters, 1, memory_order_seq_cst);
         uint32_t seq = atomic_load_explicit(&r->hdr->space_seq, memory_order_seq_cst);
-        if (end > bus__ring_limit(r)) {
+        if (end > bus__ring_limit(r, self, NULL)) {
             int64_t wait = deadline - now;
             if (wait > 10000000) /* recheck readers' liveness every 10 ms */
                 wait = 10000000;
@@ -542,11 +574,11 @@ static inline int bus__ring_reserve(struct bus__ring *r, struct bus__pslot *slot
         uint64_t idx = p & r->mask;
         uint64_t pad = idx + bytes > r->cap ? r->cap - idx : 0;
         uint64_t end = p + pad + bytes;
-        if (r->overflow == BUS_OVERFLOW_BLOCK && (gen != lim->gen || end > lim->limit)) {
+        if (gen != lim->gen || end > lim->limit) {
             lim->gen = gen;
-            lim->limit = bus__ring_limit(r);
+            lim->limit = bus__ring_limit(r, slot, NULL);
             if (end > lim->limit) {
-                int rc = bus__ring_wait_space(r, lim, end, dl);
+                int rc = bus__ring_wait_space(r, slot, lim, end, dl);
                 if (rc < 0)
                     return rc;
                 lo = atomic_load_explicit(&t->lo, memory_order_relaxed);
@@ -567,7 +599,7 @@ static inline int bus__ring_reserve(struct bus__ring *r, struct bus__pslot *slot
             /* G2: a reader appeared or moved back while we reserved; it saw our
              * claim or we see it now.  Wait for it; the claim cannot be undone. */
             struct bus__deadline forever = {-1, 0};
-            int rc = bus__ring_wait_space(r, lim, end, &forever);
+            int rc = bus__ring_wait_space(r, slot, lim, end, &forever);
             if (rc < 0 && rc != BUS_EDELETED)
                 return rc;
         }
@@ -578,7 +610,7 @@ static inline int bus__ring_reserve(struct bus__ring *r, struct bus__pslot *slot
         if (pad) {
             bus__ring_index(r, p, pad, (int64_t)hi, (int64_t)hi);
             /* R4 (PAD): release; pairs with A4. */
-            atomic_store_explicit(&bus__ring_rec(r, p)->commit, BUS__PAD_TAG | p,
+            atomic_store_explicit(&bus__ring_rec(r, p)->commit, bus__pad_tag(p),
                                   memory_order_release);
         }
         return 0;
@@ -666,11 +698,11 @@ static inline uint32_t bus__rec_write(struct bus__rec *h, int64_t off, uint32_t 
     return crc;
 }
 
-/* P4: publishes a written record. */
-static inline void bus__rec_commit(struct bus__rec *h, int64_t off)
+/* P4: publishes a written record at pos. */
+static inline void bus__rec_commit(struct bus__rec *h, uint64_t pos, int64_t off)
 {
     /* R4: release; pairs with A4 (readers' acquire load of the commit word). */
-    atomic_store_explicit(&h->commit, (uint64_t)off + 1, memory_order_release);
+    atomic_store_explicit(&h->commit, bus__commit_tag(off, pos), memory_order_release);
 }
 
 /* P5: wakes every consumer that armed a reader slot of this ring. */
@@ -721,8 +753,12 @@ static inline uint64_t bus__claim_start(const struct bus__ring *r, uint64_t cpos
 }
 
 /* Walks a claim's records from its start while they are committed: *p, *o end at
- * the first one that is not (== end of the claim when all are). */
-static inline void bus__claim_walk(const struct bus__ring *r, uint64_t start, uint64_t end,
+ * the first one that is not (== end of the claim when all are).  Returns true if it
+ * stopped at an uncommitted record, false if the claim is complete or the bytes at
+ * *p are a committed record that does not fit the claim: the claim then was a stale
+ * one (a producer that lost its CAS and died before its next try) and describes
+ * records others own. */
+static inline bool bus__claim_walk(const struct bus__ring *r, uint64_t start, uint64_t end,
                                    int64_t coff, int64_t oend, uint64_t *p, int64_t *o)
 {
     *p = start;
@@ -730,31 +766,38 @@ static inline void bus__claim_walk(const struct bus__ring *r, uint64_t start, ui
     while (*p < end && *o < oend) {
         struct bus__rec *h = bus__ring_rec(r, *p);
         uint64_t c = atomic_load_explicit(&h->commit, memory_order_acquire); /* A4 */
-        if (c != (uint64_t)*o + 1 || h->len < sizeof *h || bus__align8(h->len) > end - *p)
-            return;
+        if (c != bus__commit_tag(*o, *p))
+            return true;
         int64_t k = (h->flags & BUS__REC_TYPE_MASK) == BUS__REC_SKIP ? (int64_t)h->key_len : 1;
-        if (k < 1 || *o + k > oend)
-            return;
+        if (h->len < sizeof *h || bus__align8(h->len) > end - *p || k < 1 || *o + k > oend)
+            return false;
         *p += bus__align8(h->len);
         *o += k;
     }
+    return false;
 }
 
-/* Turns the uncommitted rest of a dead producer's claim into PAD + SKIP. */
-static inline void bus__ring_reap_claim(struct bus__ring *r, uint64_t cpos, int64_t coff,
+/* Turns the uncommitted rest of a dead producer's claim into PAD + SKIP.  Returns
+ * true if it wrote a SKIP (some offsets of the claim were never committed). */
+static inline bool bus__ring_reap_claim(struct bus__ring *r, uint64_t cpos, int64_t coff,
                                         uint32_t clen, uint32_t cn)
 {
     uint64_t start = bus__claim_start(r, cpos, clen);
-    if (start != cpos) {
-        bus__ring_index(r, cpos, start - cpos, coff, coff);
-        atomic_store_explicit(&bus__ring_rec(r, cpos)->commit, BUS__PAD_TAG | cpos,
-                              memory_order_release); /* R4 */
-    }
     uint64_t p, end = start + clen;
     int64_t o, oend = coff + cn;
-    bus__claim_walk(r, start, end, coff, oend, &p, &o); /* keep what it committed */
-    if (p >= end || o >= oend)
-        return;
+    if (start != cpos) {
+        struct bus__rec *pad = bus__ring_rec(r, cpos);
+        uint64_t c = atomic_load_explicit(&pad->commit, memory_order_acquire); /* A4 */
+        if (c != bus__pad_tag(cpos)) {
+            if (c == bus__commit_tag(coff, cpos))
+                return false; /* a stale claim: another producer's record sits here */
+            bus__ring_index(r, cpos, start - cpos, coff, coff);
+            atomic_store_explicit(&pad->commit, bus__pad_tag(cpos), memory_order_release); /* R4 */
+        }
+    }
+    /* keep what it committed; leave alone a stale claim's view of others' records */
+    if (!bus__claim_walk(r, start, end, coff, oend, &p, &o) || p >= end || o >= oend)
+        return false;
     struct bus__rec *h = bus__ring_rec(r, p);
     h->len = (uint32_t)(end - p);
     h->crc = 0;
@@ -763,7 +806,40 @@ static inline void bus__ring_reap_claim(struct bus__ring *r, uint64_t cpos, int6
     h->header_count = 0;
     h->flags = BUS__REC_SKIP;
     bus__ring_index(r, p, end - p, o, oend);
-    bus__rec_commit(h, o); /* R4 */
+    bus__rec_commit(h, p, o); /* R4 */
+    return true;
+}
+
+/* Reaps one producer slot whose owner (pid, as read by the caller) is dead: locks
+ * it (CAS of the pid word: one reaper wins), turns the uncommitted rest of its claim
+ * into PAD + SKIP, clears the claim and frees the slot.  Returns 1 if it did. */
+static inline int bus__ring_reap_slot(struct bus__ring *r, struct bus__pslot *s, uint32_t pid,
+                                      struct bus__self me)
+{
+    /* acq_rel: one reaper wins the slot; acquire pairs with the owner's stores. */
+    if (!atomic_compare_exchange_strong_explicit(&s->pid, &pid, BUS__REAPING | me.pid,
+                                                 memory_order_acq_rel, memory_order_relaxed))
+        return 0;
+    uint64_t cpos = atomic_load_explicit(&s->claim_pos, memory_order_acquire);
+    uint32_t clen = atomic_load_explicit(&s->claim_len, memory_order_relaxed);
+    uint32_t cn = atomic_load_explicit(&s->claim_n, memory_order_relaxed);
+    int64_t coff = (int64_t)atomic_load_explicit(&s->claim_off, memory_order_relaxed);
+    if (cpos != BUS__NO_CLAIM && clen && clen <= r->cap / 2 && cn &&
+        bus__ring_tail_pos(r) > cpos && bus__ring_tail_pos(r) <= cpos + r->cap &&
+        bus__ring_reap_claim(r, cpos, coff, clen, cn))
+        atomic_fetch_add_explicit(&r->hdr->reaped, 1, memory_order_relaxed); /* statistics */
+    atomic_store_explicit(&s->claim_pos, BUS__NO_CLAIM, memory_order_relaxed);
+    /* release: pairs with bus__slot_claim() of the next owner. */
+    atomic_store_explicit(&s->pid, 0, memory_order_release);
+    return 1;
+}
+
+/* Is the owner of a producer slot (or the reaper working on it) alive? */
+static inline bool bus__pslot_alive(struct bus__pslot *s, uint32_t pid)
+{
+    return (pid & BUS__REAPING)
+               ? bus__proc_alive(pid & ~BUS__REAPING, 0)
+               : bus__proc_alive(pid, atomic_load_explicit(&s->starttime, memory_order_relaxed));
 }
 
 /* Called by a reader stuck at `at` (reserved, not committed).  Returns 1 if it
@@ -793,9 +869,7 @@ static inline int bus__ring_reap(struct bus__ring *r, uint64_t at, struct bus__s
         uint64_t start = bus__claim_start(r, p, len);
         if (!(at == p || (at >= start && at < start + len)))
             continue;
-        if ((pid & BUS__REAPING) ? bus__proc_alive(pid & ~BUS__REAPING, 0)
-                                 : bus__proc_alive(pid, atomic_load_explicit(&s->starttime,
-                                                                             memory_order_relaxed)))
+        if (bus__pslot_alive(s, pid))
             return 0; /* its owner (or a reaper) is alive: it will finish */
         int64_t off = (int64_t)atomic_load_explicit(&s->claim_off, memory_order_relaxed);
         uint32_t n = atomic_load_explicit(&s->claim_n, memory_order_relaxed);
@@ -810,19 +884,7 @@ static inline int bus__ring_reap(struct bus__ring *r, uint64_t at, struct bus__s
     }
     if (!dead)
         return -ENOENT;
-    if (cn == 0)
-        return 0;
-    /* acq_rel: one reaper wins the slot. */
-    if (!atomic_compare_exchange_strong_explicit(&dead->pid, &dead_pid, BUS__REAPING | me.pid,
-                                                 memory_order_acq_rel, memory_order_relaxed))
-        return 0;
-    if (atomic_load_explicit(&dead->claim_pos, memory_order_relaxed) == cpos)
-        bus__ring_reap_claim(r, cpos, coff, clen, cn);
-    atomic_fetch_add_explicit(&r->hdr->reaped, 1, memory_order_relaxed); /* statistics */
-    atomic_store_explicit(&dead->claim_pos, BUS__NO_CLAIM, memory_order_relaxed);
-    /* release: pairs with bus__slot_claim() of the next owner. */
-    atomic_store_explicit(&dead->pid, 0, memory_order_release);
-    return 1;
+    return bus__ring_reap_slot(r, dead, dead_pid, me);
 }
 
 /* Can a dead producer's slot be given to a new producer?  Only once its last claim
@@ -839,8 +901,7 @@ static inline bool bus__pslot_settled(const struct bus__ring *r, struct bus__psl
     uint32_t n = atomic_load_explicit(&s->claim_n, memory_order_relaxed);
     uint64_t start = bus__claim_start(r, p, len), at;
     int64_t o;
-    bus__claim_walk(r, start, start + len, off, off + n, &at, &o);
-    return at >= start + len || o >= off + (int64_t)n;
+    return !bus__claim_walk(r, start, start + len, off, off + n, &at, &o);
 }
 
 static inline int bus__ring_producer_open(struct bus__ring *r, struct bus__self me,
