@@ -1,0 +1,1806 @@
+/* bus-bench - how fast bus moves records between processes, next to a bare
+ * shared-memory ring measured in the same invocation.  It prints numbers; it is
+ * not a test (though it does check that every record arrives, in order).
+ *
+ * Modes (docs/bench.md says what each one measures and how to read it):
+ *   1to1      one producer process -> one consumer process, message size S
+ *   latency   one-way latency: paced sends stamped with CLOCK_MONOTONIC
+ *   pingpong  round trip between two processes over two topics
+ *   nto1      N producer processes -> one partition -> one consumer
+ * Each bus run is paired with a run of the baseline, `spsc`: a minimal single-
+ * producer single-consumer ring in MAP_SHARED memory (length-prefixed messages,
+ * head and tail on their own 128-byte lines, acquire/release, cached remote
+ * index).  Pairs are repeated for --rounds rounds and the median of the per-round
+ * ratios is printed, because this VM's absolute numbers swing several-fold.
+ *
+ * Every message's first 8 bytes carry (producer << 48 | sequence) or a timestamp;
+ * consumers read the length and those 8 bytes, nothing else, in both transports.
+ */
+#define _GNU_SOURCE /* sched_setaffinity, CPU_SET */
+#include "tool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h> /* NAN, isnan: macros, no libm */
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *prog = "bus-bench";
+
+/* ------------------------------------------------------------ configuration -- */
+
+enum mode { M_1TO1, M_LATENCY, M_PINGPONG, M_NTO1, M__N };
+static const char *const mode_name[M__N] = {"1to1", "latency", "pingpong", "nto1"};
+
+enum impl { I_BUS, I_SPSC };
+enum api { A_BATCH, A_SEND, A_RESERVE, A__N };
+static const char *const api_name[A__N] = {"batch", "send", "reserve"};
+
+#define MAX_SIZES 32
+#define MAX_PRODUCERS 8
+#define POLL_MAX 256           /* records per bus_poll / spsc poll */
+#define SAMPLES_MAX (4u << 20) /* latency samples kept per run */
+
+static struct {
+    const char *path;      /* -b, or the private bus */
+    bool private_bus;      /* we made path and delete it at the end */
+    bool modes[M__N];
+    size_t sizes[MAX_SIZES];
+    int nsizes;
+    bool sizes_given;
+    bool apis[A__N];
+    int producers[MAX_PRODUCERS];
+    int nproducers;
+    uint64_t count;        /* 0: run for `seconds` instead */
+    double seconds;
+    int rounds;
+    uint64_t ring_bytes;
+    int64_t interval_ns;   /* latency pacing */
+    int spin_us;           /* consumer spin before sleeping; -1: library default */
+    bool check_crc;
+    bool pin;
+    bool json;
+    bool verbose;
+    bool no_baseline;      /* bus runs only (for profiling) */
+    int ncpu;
+    char cpu_model[128];
+} G;
+
+/* -------------------------------------------------------------- utilities -- */
+
+static inline int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline uint64_t load8(const void *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline void store8(void *p, uint64_t v)
+{
+    memcpy(p, &v, 8);
+}
+
+static inline void cpu_relax(void)
+{
+    __asm__ __volatile__("pause" ::: "memory");
+}
+
+#define SEQ_BITS 48
+#define SEQ_MASK ((UINT64_C(1) << SEQ_BITS) - 1)
+#define SEQ_END SEQ_MASK /* "this producer is done" */
+#define STAMP_END UINT64_MAX
+
+static inline uint64_t tag(int producer, uint64_t seq)
+{
+    return (uint64_t)producer << SEQ_BITS | seq;
+}
+
+/* ---------------------------------------------- process-shared run control -- */
+
+/* One MAP_SHARED block for the parent and the children of a run.  The parent
+ * resets it before forking; children report through it. */
+struct ctl {
+    _Alignas(128) _Atomic int ready;     /* children: +1 when set up */
+    _Alignas(128) _Atomic int go;        /* parent: 1 = start (release; children acquire) */
+    _Atomic int64_t t_go_ns;             /* parent, before go */
+    _Alignas(128) _Atomic int failed;    /* any child: 1 on its first failure */
+    _Atomic int64_t t_end_ns;            /* consumer: last record seen */
+    _Atomic uint64_t received;           /* consumer: records (end markers excluded) */
+    _Atomic uint64_t sent[MAX_PRODUCERS];/* producers */
+    _Atomic uint64_t nsamples;           /* consumer / pinger */
+    char err[512];                       /* the first failure, one line */
+    int64_t samples[];                   /* SAMPLES_MAX latency samples, ns */
+};
+static struct ctl *ctl;
+static size_t ctl_bytes;
+
+/* A child's failure: recorded once for the parent, then the child exits. */
+__attribute__((noreturn, format(printf, 1, 2))) static void child_fail(const char *fmt, ...)
+{
+    int zero = 0;
+    if (atomic_compare_exchange_strong(&ctl->failed, &zero, 1)) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ctl->err, sizeof ctl->err, fmt, ap);
+        va_end(ap);
+    }
+    _exit(1);
+}
+
+static void child_ready_and_wait(void)
+{
+    atomic_fetch_add(&ctl->ready, 1);
+    /* Acquire pairs with the parent's release store of go (after t_go_ns). */
+    while (!atomic_load_explicit(&ctl->go, memory_order_acquire)) {
+        if (atomic_load_explicit(&ctl->failed, memory_order_relaxed))
+            _exit(1);
+        sched_yield();
+    }
+}
+
+static void pin_to(int cpu)
+{
+    if (!G.pin || G.ncpu < 2)
+        return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu % G.ncpu, &set);
+    sched_setaffinity(0, sizeof set, &set);
+}
+
+/* ------------------------------------------- baseline: a bare SPSC ring ---- */
+
+/* The whole baseline: what a careful engineer writes in an afternoon.  Messages
+ * are an 8-byte header (u32 length, u32 unused) and the payload, padded to 8
+ * bytes.  A length of SPSC_PAD means "skip to the start of the data area".
+ *
+ *   producer: write message bytes; head = new (release, P1)
+ *   consumer: head (acquire, C1) ... read messages ... tail = new (release, C2)
+ *   producer: tail (acquire, P0) before reusing space
+ * P1 pairs with C1 (the consumer sees whole messages); C2 pairs with P0 (the
+ * producer never overwrites bytes still being read).  Each side caches the other's
+ * index and reloads it only when the cached value says "full" or "empty". */
+#define SPSC_HDR 4096
+#define SPSC_PAD UINT32_MAX
+
+struct spsc {
+    _Alignas(128) _Atomic uint64_t head; /* producer: next byte it writes */
+    char pad0[128 - 8];
+    _Alignas(128) _Atomic uint64_t tail; /* consumer: next byte it reads */
+    char pad1[128 - 8];
+    _Alignas(128) uint64_t size;         /* parent, before fork: data bytes, power of 2 */
+};
+_Static_assert(sizeof(struct spsc) <= SPSC_HDR, "spsc header fits its page");
+
+typedef struct spsc_tx {
+    struct spsc *s;
+    unsigned char *data;
+    uint64_t size, mask, head, tail_cache;
+} spsc_tx_t;
+
+typedef struct spsc_rx {
+    struct spsc *s;
+    unsigned char *data;
+    uint64_t size, mask, tail, head_cache;
+} spsc_rx_t;
+
+/* Like a bus ring: a tmpfs file (here a memfd) with its pages allocated up front
+ * (bus fallocates its ring files at topic creation), which each process maps for
+ * itself with MAP_POPULATE (as bus__ring_map does), so neither side takes page
+ * faults while measured.  The parent writes the header through its own map. */
+struct spsc_file {
+    int fd;
+    uint64_t size;
+};
+
+static struct spsc_file *spsc_create(uint64_t size)
+{
+    struct spsc_file *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->size = size;
+    f->fd = memfd_create("bus-bench-spsc", MFD_CLOEXEC);
+    void *m = MAP_FAILED;
+    if (f->fd < 0 || ftruncate(f->fd, (off_t)(SPSC_HDR + size)) < 0 ||
+        fallocate(f->fd, 0, 0, (off_t)(SPSC_HDR + size)) < 0 ||
+        (m = mmap(NULL, SPSC_HDR, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0)) == MAP_FAILED) {
+        int e = errno;
+        if (f->fd >= 0)
+            close(f->fd);
+        free(f);
+        errno = e;
+        return NULL;
+    }
+    ((struct spsc *)m)->size = size;
+    munmap(m, SPSC_HDR);
+    return f;
+}
+
+static void spsc_destroy(struct spsc_file *f)
+{
+    if (f) {
+        close(f->fd);
+        free(f);
+    }
+}
+
+/* A child's own mapping of the ring, populated before the run starts. */
+static struct spsc *spsc_map(struct spsc_file *f)
+{
+    void *m = mmap(NULL, SPSC_HDR + f->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+                   f->fd, 0);
+    if (m == MAP_FAILED)
+        child_fail("cannot map the spsc ring: %s", strerror(errno));
+    return m;
+}
+
+static void spsc_tx_init(spsc_tx_t *t, struct spsc *s)
+{
+    t->s = s;
+    t->data = (unsigned char *)s + SPSC_HDR;
+    t->size = s->size;
+    t->mask = s->size - 1;
+    t->head = atomic_load_explicit(&s->head, memory_order_relaxed);
+    t->tail_cache = atomic_load_explicit(&s->tail, memory_order_acquire);
+}
+
+static void spsc_rx_init(spsc_rx_t *r, struct spsc *s)
+{
+    r->s = s;
+    r->data = (unsigned char *)s + SPSC_HDR;
+    r->size = s->size;
+    r->mask = s->size - 1;
+    r->tail = atomic_load_explicit(&s->tail, memory_order_relaxed);
+    r->head_cache = r->tail;
+}
+
+/* Writes one message: the caller's bytes are copied in. */
+static inline void spsc_send(spsc_tx_t *t, const void *buf, uint32_t len)
+{
+    uint64_t total = (8 + (uint64_t)len + 7) & ~UINT64_C(7);
+    uint64_t off = t->head & t->mask;
+    uint64_t need = total + (off + total > t->size ? t->size - off : 0);
+    if (t->head + need - t->tail_cache > t->size) {
+        unsigned spins = 0;
+        for (;;) {
+            /* P0: acquire; pairs with C2 in spsc_poll. */
+            t->tail_cache = atomic_load_explicit(&t->s->tail, memory_order_acquire);
+            if (t->head + need - t->tail_cache <= t->size)
+                break;
+            cpu_relax();
+            if ((++spins & 0xffff) == 0 && atomic_load_explicit(&ctl->failed, memory_order_relaxed))
+                _exit(1);
+        }
+    }
+    if (off + total > t->size) {
+        uint32_t pad = SPSC_PAD;
+        memcpy(t->data + off, &pad, 4);
+        t->head += t->size - off;
+        off = 0;
+    }
+    memcpy(t->data + off, &len, 4);
+    memcpy(t->data + off + 8, buf, len);
+    t->head += total;
+    /* P1: release; pairs with C1 in spsc_poll. */
+    atomic_store_explicit(&t->s->head, t->head, memory_order_release);
+}
+
+/* Reads up to max messages into recs (value, value_len), zero-copy: they stay
+ * valid until the next call, which is when their space is handed back (C2). */
+static inline int spsc_poll(spsc_rx_t *r, bus_record_t *recs, int max)
+{
+    /* C2: release; pairs with P0 in spsc_send. */
+    atomic_store_explicit(&r->s->tail, r->tail, memory_order_release);
+    if (r->tail == r->head_cache) {
+        /* C1: acquire; pairs with P1 in spsc_send. */
+        r->head_cache = atomic_load_explicit(&r->s->head, memory_order_acquire);
+        if (r->tail == r->head_cache)
+            return 0;
+    }
+    int n = 0;
+    while (n < max && r->tail != r->head_cache) {
+        uint64_t off = r->tail & r->mask;
+        uint32_t len;
+        memcpy(&len, r->data + off, 4);
+        if (len == SPSC_PAD) {
+            r->tail += r->size - off;
+            continue;
+        }
+        recs[n].value = r->data + off + 8;
+        recs[n].value_len = len;
+        n++;
+        r->tail += (8 + (uint64_t)len + 7) & ~UINT64_C(7);
+    }
+    return n;
+}
+
+/* ------------------------------------------- the two transports, one face -- */
+
+typedef struct tx {
+    int impl, api;
+    bus_t *bus;
+    bus_producer_t *p;
+    spsc_tx_t s;
+} tx_t;
+
+typedef struct rx {
+    int impl;
+    bus_t *bus;
+    bus_consumer_t *c;
+    spsc_rx_t s;
+    const char *topic;
+    int64_t next_offset; /* bus: the offset the next record must carry */
+} rx_t;
+
+static bus_t *child_bus(void)
+{
+    bus_t *bus;
+    int rc = bus_open(&bus, G.path, NULL);
+    if (rc < 0)
+        child_fail("cannot open bus %s: %s", G.path, bus_strerror(rc));
+    return bus;
+}
+
+static void tx_open(tx_t *t, int impl, int api, const char *topic, struct spsc_file *ring)
+{
+    memset(t, 0, sizeof *t);
+    t->impl = impl;
+    t->api = api;
+    if (impl == I_SPSC) {
+        spsc_tx_init(&t->s, spsc_map(ring));
+        return;
+    }
+    t->bus = child_bus();
+    bus_producer_config_t pc;
+    bus_producer_config_init(&pc);
+    pc.send_timeout_ms = 10000;
+    int rc = bus_producer_open(&t->p, t->bus, topic, &pc);
+    if (rc < 0)
+        child_fail("cannot open a producer on topic %s: %s", topic, bus_strerror(rc));
+}
+
+static void rx_open(rx_t *r, int impl, const char *topic, struct spsc_file *ring)
+{
+    memset(r, 0, sizeof *r);
+    r->impl = impl;
+    r->topic = topic;
+    if (impl == I_SPSC) {
+        spsc_rx_init(&r->s, spsc_map(ring));
+        return;
+    }
+    r->bus = child_bus();
+    bus_consumer_config_t cc;
+    bus_consumer_config_init(&cc);
+    cc.auto_offset_reset = BUS_OFFSET_RESET_EARLIEST;
+    cc.check_crc = G.check_crc;
+    cc.client_id = prog;
+    if (G.spin_us >= 0)
+        cc.spin_us = G.spin_us;
+    int rc = bus_consumer_open(&r->c, r->bus, &cc);
+    if (rc < 0)
+        child_fail("cannot open a consumer: %s", bus_strerror(rc));
+    int32_t part = 0;
+    rc = bus_assign(r->c, topic, &part, 1);
+    if (rc < 0)
+        child_fail("cannot assign %s partition 0: %s", topic, bus_strerror(rc));
+}
+
+static void tx_close(tx_t *t)
+{
+    if (t->impl == I_BUS) {
+        bus_producer_close(t->p);
+        bus_close(t->bus);
+    }
+}
+
+static void rx_close(rx_t *r)
+{
+    if (r->impl == I_BUS) {
+        bus_consumer_close(r->c);
+        bus_close(r->bus);
+    }
+}
+
+/* Sends one message of len bytes from buf (send or reserve api; batch sends one
+ * record as a batch of one). */
+static inline void tx_send1(tx_t *t, const void *buf, size_t len)
+{
+    int rc;
+    if (t->impl == I_SPSC) {
+        spsc_send(&t->s, buf, (uint32_t)len);
+        return;
+    }
+    if (t->api == A_RESERVE) {
+        bus_record_t rec = {.partition = 0, .value_len = len};
+        bus_reservation_t res;
+        rc = bus_send_reserve(t->p, &rec, &res);
+        if (rc >= 0) {
+            memcpy(res.value, buf, len);
+            rc = bus_send_commit(t->p, &res);
+        }
+    } else if (t->api == A_BATCH) {
+        bus_record_t rec = {.partition = -1, .value = buf, .value_len = len};
+        rc = bus_send_batch(t->p, &rec, 1, NULL);
+    } else {
+        rc = bus_send(t->p, NULL, 0, buf, len, NULL);
+    }
+    if (rc < 0)
+        child_fail("%s failed: %s", api_name[t->api], bus_strerror(rc));
+}
+
+/* Waits for at least one record; returns how many (<= max).  Gives up when another
+ * process of the run failed, or after 10 s without a record. */
+static inline int rx_poll(rx_t *r, bus_record_t *recs, int max)
+{
+    int64_t idle_since = 0;
+    if (r->impl == I_SPSC) {
+        for (unsigned spins = 1;; spins++) {
+            int n = spsc_poll(&r->s, recs, max);
+            if (n > 0)
+                return n;
+            cpu_relax();
+            if ((spins & 0xffff) == 0) {
+                if (atomic_load_explicit(&ctl->failed, memory_order_relaxed))
+                    _exit(1);
+                int64_t t = now_ns();
+                if (!idle_since)
+                    idle_since = t;
+                else if (t - idle_since > 10 * INT64_C(1000000000))
+                    child_fail("spsc consumer: no message for 10 s");
+            }
+        }
+    }
+    for (;;) {
+        int n = bus_poll(r->c, recs, (size_t)max, 100);
+        if (n > 0)
+            return n;
+        if (n < 0 && n != -EINTR)
+            child_fail("bus_poll on %s partition 0 at offset %lld: %s", r->topic,
+                       (long long)r->next_offset, bus_strerror(n));
+        if (atomic_load_explicit(&ctl->failed, memory_order_relaxed))
+            _exit(1);
+        int64_t t = now_ns();
+        if (!idle_since)
+            idle_since = t;
+        else if (t - idle_since > 10 * INT64_C(1000000000))
+            child_fail("consumer of %s: no record for 10 s at offset %lld", r->topic,
+                       (long long)r->next_offset);
+    }
+}
+
+/* The record's offset must be the next one: offsets are dense (bus only). */
+static inline void rx_check_offset(rx_t *r, const bus_record_t *rec)
+{
+    if (r->impl != I_BUS)
+        return;
+    if (rec->offset != r->next_offset)
+        child_fail("%s partition 0: got offset %lld, expected %lld (offsets not dense)",
+                   r->topic, (long long)rec->offset, (long long)r->next_offset);
+    r->next_offset++;
+}
+
+/* ------------------------------------------------------------------ runs ---- */
+
+struct run {
+    int mode, impl, api, nprod, round;
+    size_t size;
+    /* results */
+    bool ok;
+    char err[600];
+    uint64_t msgs;
+    double secs, rate, mbps;
+    int64_t p50, p99, p999, max;
+    uint64_t nsamples;
+};
+
+/* Per-run view of the clock limits. */
+struct limits {
+    int64_t t_go, deadline, warm_until;
+    uint64_t count, warm_n;
+};
+
+static struct limits limits_of(void)
+{
+    struct limits l;
+    l.t_go = atomic_load_explicit(&ctl->t_go_ns, memory_order_relaxed);
+    if (G.count) {
+        l.count = G.count;
+        l.deadline = INT64_MAX;
+        l.warm_n = G.count / 10;
+        l.warm_until = 0;
+    } else {
+        l.count = 0;
+        l.deadline = l.t_go + (int64_t)(G.seconds * 1e9);
+        l.warm_n = 0;
+        int64_t warm = (int64_t)(G.seconds * 1e9) / 10;
+        l.warm_until = l.t_go + (warm < 50000000 ? warm : 50000000);
+    }
+    return l;
+}
+
+static unsigned char *payload_buf(size_t bytes)
+{
+    unsigned char *b = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (!b)
+        child_fail("out of memory for a %zu-byte payload buffer", bytes);
+    memset(b, 0x5a, bytes);
+    return b;
+}
+
+static int batch_for(size_t size)
+{
+    size_t b = (256u << 10) / size;
+    return b < 1 ? 1 : b > 64 ? 64 : (int)b;
+}
+
+/* Throughput producer: as fast as it can, for G.count messages or G.seconds. */
+static void producer_tp(const struct run *r, int id, const char *topic, struct spsc_file *ring)
+{
+    tx_t t;
+    tx_open(&t, r->impl, r->api, topic, ring);
+    const size_t S = r->size;
+    const int B = r->impl == I_BUS && r->api == A_BATCH ? batch_for(S) : 64;
+    unsigned char *buf = payload_buf(S * (size_t)(t.api == A_BATCH ? B : 1));
+    bus_record_t recs[64];
+    for (int k = 0; k < B; k++)
+        recs[k] = (bus_record_t){.partition = -1, .value = buf + (size_t)k * S, .value_len = S};
+
+    child_ready_and_wait();
+    struct limits l = limits_of();
+    uint64_t seq = 0;
+    for (;;) {
+        uint64_t chunk = (uint64_t)B;
+        if (l.count) {
+            if (seq >= l.count)
+                break;
+            if (chunk > l.count - seq)
+                chunk = l.count - seq;
+        }
+        if (t.impl == I_SPSC) {
+            for (uint64_t k = 0; k < chunk; k++) {
+                store8(buf, tag(id, seq + k));
+                spsc_send(&t.s, buf, (uint32_t)S);
+            }
+        } else if (t.api == A_SEND) {
+            for (uint64_t k = 0; k < chunk; k++) {
+                store8(buf, tag(id, seq + k));
+                int rc = bus_send(t.p, NULL, 0, buf, S, NULL);
+                if (rc < 0)
+                    child_fail("bus_send to %s, message %llu: %s", topic,
+                               (unsigned long long)(seq + k), bus_strerror(rc));
+            }
+        } else if (t.api == A_RESERVE) {
+            for (uint64_t k = 0; k < chunk; k++) {
+                bus_record_t rec = {.partition = 0, .value_len = S};
+                bus_reservation_t res;
+                int rc = bus_send_reserve(t.p, &rec, &res);
+                if (rc < 0)
+                    child_fail("bus_send_reserve on %s, message %llu: %s", topic,
+                               (unsigned long long)(seq + k), bus_strerror(rc));
+                memcpy(res.value, buf, S);
+                store8(res.value, tag(id, seq + k));
+                rc = bus_send_commit(t.p, &res);
+                if (rc < 0)
+                    child_fail("bus_send_commit on %s, offset %lld: %s", topic,
+                               (long long)res.offset, bus_strerror(rc));
+            }
+        } else {
+            for (uint64_t k = 0; k < chunk; k++)
+                store8(buf + k * S, tag(id, seq + k));
+            size_t done = 0;
+            while (done < chunk) {
+                int n = bus_send_batch(t.p, recs + done, chunk - done, NULL);
+                if (n <= 0)
+                    child_fail("bus_send_batch to %s, message %llu: %s", topic,
+                               (unsigned long long)(seq + done),
+                               n < 0 ? bus_strerror(n) : "sent nothing");
+                done += (size_t)n;
+            }
+        }
+        seq += chunk;
+        if (!l.count && now_ns() >= l.deadline)
+            break;
+        if (atomic_load_explicit(&ctl->failed, memory_order_relaxed))
+            _exit(1);
+    }
+    store8(buf, tag(id, SEQ_END));
+    tx_send1(&t, buf, S);
+    atomic_store(&ctl->sent[id], seq);
+    tx_close(&t);
+}
+
+/* Throughput consumer: counts records until every producer's end marker came,
+ * checking each producer's sequence (nothing lost, duplicated or reordered). */
+static void consumer_tp(const struct run *r, const char *topic, struct spsc_file *ring)
+{
+    rx_t x;
+    rx_open(&x, r->impl, topic, ring);
+    bus_record_t *recs = calloc(POLL_MAX, sizeof *recs);
+    uint64_t expect[MAX_PRODUCERS] = {0}, got = 0;
+    int ends = 0;
+    child_ready_and_wait();
+    while (ends < r->nprod) {
+        int n = rx_poll(&x, recs, POLL_MAX);
+        for (int i = 0; i < n; i++) {
+            rx_check_offset(&x, &recs[i]);
+            if (recs[i].value_len != r->size)
+                child_fail("%s: record of %zu bytes, expected %zu", topic, recs[i].value_len,
+                           r->size);
+            uint64_t w = load8(recs[i].value);
+            unsigned id = (unsigned)(w >> SEQ_BITS);
+            uint64_t seq = w & SEQ_MASK;
+            if (id >= (unsigned)r->nprod)
+                child_fail("%s: record from unknown producer %u (corrupt value)", topic, id);
+            if (seq == SEQ_END) {
+                ends++;
+                continue;
+            }
+            if (seq != expect[id])
+                child_fail("%s: producer %u's message %llu arrived where %llu was due "
+                           "(lost, duplicated or reordered)",
+                           topic, id, (unsigned long long)seq, (unsigned long long)expect[id]);
+            expect[id]++;
+            got++;
+        }
+    }
+    atomic_store(&ctl->t_end_ns, now_ns());
+    atomic_store(&ctl->received, got);
+    rx_close(&x);
+}
+
+/* One-way latency producer: one message every G.interval_ns, stamped at send. */
+static void producer_lat(const struct run *r, const char *topic, struct spsc_file *ring)
+{
+    tx_t t;
+    tx_open(&t, r->impl, r->api, topic, ring);
+    unsigned char *buf = payload_buf(r->size);
+    child_ready_and_wait();
+    struct limits l = limits_of();
+    uint64_t sent = 0, total = l.count ? l.count + l.warm_n : UINT64_MAX;
+    int64_t next = now_ns();
+    while (sent < total) {
+        int64_t t0;
+        while ((t0 = now_ns()) < next)
+            cpu_relax();
+        if (t0 >= l.deadline)
+            break;
+        store8(buf, (uint64_t)t0);
+        tx_send1(&t, buf, r->size);
+        sent++;
+        next += G.interval_ns;
+        if (next < t0) /* we were preempted: do not send a burst to catch up */
+            next = t0 + G.interval_ns;
+        if ((sent & 1023) == 0 && atomic_load_explicit(&ctl->failed, memory_order_relaxed))
+            _exit(1);
+    }
+    store8(buf, STAMP_END);
+    tx_send1(&t, buf, r->size);
+    atomic_store(&ctl->sent[0], sent);
+    tx_close(&t);
+}
+
+static void consumer_lat(const struct run *r, const char *topic, struct spsc_file *ring)
+{
+    rx_t x;
+    rx_open(&x, r->impl, topic, ring);
+    bus_record_t *recs = calloc(POLL_MAX, sizeof *recs);
+    uint64_t got = 0, ns = 0;
+    child_ready_and_wait();
+    struct limits l = limits_of();
+    for (;;) {
+        int n = rx_poll(&x, recs, POLL_MAX);
+        for (int i = 0; i < n; i++) {
+            int64_t t1 = now_ns();
+            rx_check_offset(&x, &recs[i]);
+            uint64_t stamp = load8(recs[i].value);
+            if (stamp == STAMP_END)
+                goto done;
+            if (got >= l.warm_n && (int64_t)stamp >= l.warm_until && ns < SAMPLES_MAX)
+                ctl->samples[ns++] = t1 - (int64_t)stamp;
+            got++;
+        }
+    }
+done:
+    atomic_store(&ctl->t_end_ns, now_ns());
+    atomic_store(&ctl->received, got);
+    atomic_store(&ctl->nsamples, ns);
+    rx_close(&x);
+}
+
+/* Ping-pong: the pinger sends a stamped message and waits for its echo. */
+static void pinger(const struct run *r, const char *ping, const char *pong,
+                   struct spsc_file *ring_ping, struct spsc_file *ring_pong)
+{
+    tx_t t;
+    rx_t x;
+    tx_open(&t, r->impl, r->api, ping, ring_ping);
+    rx_open(&x, r->impl, pong, ring_pong);
+    unsigned char *buf = payload_buf(r->size);
+    bus_record_t recs[4];
+    child_ready_and_wait();
+    struct limits l = limits_of();
+    uint64_t sent = 0, ns = 0, total = l.count ? l.count + l.warm_n : UINT64_MAX;
+    while (sent < total) {
+        int64_t t0 = now_ns();
+        if (t0 >= l.deadline)
+            break;
+        store8(buf, (uint64_t)t0);
+        tx_send1(&t, buf, r->size);
+        int n = rx_poll(&x, recs, 4);
+        int64_t t1 = now_ns();
+        if (n != 1)
+            child_fail("pinger: %d echoes for one ping", n);
+        rx_check_offset(&x, &recs[0]);
+        if (recs[0].value_len != r->size || load8(recs[0].value) != (uint64_t)t0)
+            child_fail("pinger: the echo of ping %llu differs from the ping",
+                       (unsigned long long)sent);
+        if (sent >= l.warm_n && t0 >= l.warm_until && ns < SAMPLES_MAX)
+            ctl->samples[ns++] = t1 - t0;
+        sent++;
+    }
+    store8(buf, STAMP_END);
+    tx_send1(&t, buf, r->size);
+    atomic_store(&ctl->sent[0], sent);
+    atomic_store(&ctl->received, sent);
+    atomic_store(&ctl->nsamples, ns);
+    atomic_store(&ctl->t_end_ns, now_ns());
+    rx_close(&x);
+    tx_close(&t);
+}
+
+static void ponger(const struct run *r, const char *ping, const char *pong,
+                   struct spsc_file *ring_ping, struct spsc_file *ring_pong)
+{
+    rx_t x;
+    tx_t t;
+    rx_open(&x, r->impl, ping, ring_ping);
+    tx_open(&t, r->impl, r->api, pong, ring_pong);
+    bus_record_t recs[16];
+    child_ready_and_wait();
+    for (;;) {
+        int n = rx_poll(&x, recs, 16);
+        for (int i = 0; i < n; i++) {
+            rx_check_offset(&x, &recs[i]);
+            if (load8(recs[i].value) == STAMP_END)
+                goto done;
+            tx_send1(&t, recs[i].value, recs[i].value_len);
+        }
+    }
+done:
+    tx_close(&t);
+    rx_close(&x);
+}
+
+/* ------------------------------------------------------------- the parent -- */
+
+static bus_t *pbus;              /* the parent's handle: topic create/delete */
+static unsigned topic_serial;
+static volatile sig_atomic_t interrupted;
+static volatile sig_atomic_t alarmed;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    alarmed = 1;
+}
+
+static int make_topic(char *name, size_t cap)
+{
+    snprintf(name, cap, "bench.%d.%u", (int)getpid(), topic_serial++);
+    bus_topic_config_t tc;
+    bus_topic_config_init(&tc);
+    tc.partitions = 1;
+    tc.ring_bytes = G.ring_bytes;
+    uint64_t max_rec = G.ring_bytes / 2;
+    if (max_rec < tc.max_record_bytes)
+        tc.max_record_bytes = (uint32_t)max_rec;
+    return bus_topic_create(pbus, name, &tc);
+}
+
+enum role { R_CONSUMER_TP, R_PRODUCER_TP, R_CONSUMER_LAT, R_PRODUCER_LAT, R_PINGER, R_PONGER };
+
+static void child_main(const struct run *r, int role, int id, const char *t1, const char *t2,
+                       struct spsc_file *s1, struct spsc_file *s2)
+{
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    switch (role) {
+    case R_CONSUMER_TP: pin_to(1); consumer_tp(r, t1, s1); break;
+    case R_PRODUCER_TP: pin_to(0); producer_tp(r, id, t1, s1); break;
+    case R_CONSUMER_LAT: pin_to(1); consumer_lat(r, t1, s1); break;
+    case R_PRODUCER_LAT: pin_to(0); producer_lat(r, t1, s1); break;
+    case R_PINGER: pin_to(0); pinger(r, t1, t2, s1, s2); break;
+    case R_PONGER: pin_to(1); ponger(r, t1, t2, s1, s2); break;
+    }
+    _exit(0);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int64_t pct(const int64_t *s, uint64_t n, double p)
+{
+    if (n == 0)
+        return -1;
+    double x = p * (double)n; /* nearest rank: ceil(p n), without libm */
+    uint64_t i = (uint64_t)x;
+    if ((double)i < x)
+        i++;
+    return s[i ? i - 1 : 0];
+}
+
+static void run_fail(struct run *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->err, sizeof r->err, fmt, ap);
+    va_end(ap);
+    r->ok = false;
+}
+
+/* Runs one measurement: sets up topics or rings, forks the processes, starts them
+ * together, waits (with a watchdog), collects, cleans up. */
+static void run_one(struct run *r)
+{
+    char t1[64] = "", t2[64] = "";
+    struct spsc_file *s1 = NULL, *s2 = NULL;
+    pid_t pids[MAX_PRODUCERS + 2];
+    int nchild = 0;
+    bool two = r->mode == M_PINGPONG;
+
+    r->ok = true;
+    memset(ctl, 0, sizeof *ctl);
+    if (r->impl == I_BUS) {
+        int rc = make_topic(t1, sizeof t1);
+        if (rc >= 0 && two)
+            rc = make_topic(t2, sizeof t2);
+        if (rc < 0) {
+            run_fail(r, "cannot create topic %s in %s: %s", two && t2[0] ? t2 : t1, G.path,
+                     bus_strerror(rc));
+            goto cleanup;
+        }
+    } else {
+        s1 = spsc_create(G.ring_bytes);
+        s2 = two ? spsc_create(G.ring_bytes) : NULL;
+        if (!s1 || (two && !s2)) {
+            run_fail(r, "cannot map a %llu-byte ring: %s", (unsigned long long)G.ring_bytes,
+                     strerror(errno));
+            goto cleanup;
+        }
+    }
+
+    int roles[MAX_PRODUCERS + 2], ids[MAX_PRODUCERS + 2];
+    switch (r->mode) {
+    case M_1TO1:
+    case M_NTO1:
+        roles[nchild] = R_CONSUMER_TP, ids[nchild++] = 0;
+        for (int i = 0; i < r->nprod; i++)
+            roles[nchild] = R_PRODUCER_TP, ids[nchild++] = i;
+        break;
+    case M_LATENCY:
+        roles[nchild] = R_CONSUMER_LAT, ids[nchild++] = 0;
+        roles[nchild] = R_PRODUCER_LAT, ids[nchild++] = 0;
+        break;
+    case M_PINGPONG:
+        roles[nchild] = R_PONGER, ids[nchild++] = 0;
+        roles[nchild] = R_PINGER, ids[nchild++] = 0;
+        break;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    int started = 0;
+    for (; started < nchild; started++) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            run_fail(r, "fork: %s", strerror(errno));
+            break;
+        }
+        if (pid == 0)
+            child_main(r, roles[started], ids[started], t1, t2, s1, s2);
+        pids[started] = pid;
+    }
+
+    /* Wait until every child has its handles, then start them together. */
+    int64_t t_ready_limit = now_ns() + 10 * INT64_C(1000000000);
+    while (r->ok && atomic_load(&ctl->ready) < nchild && !atomic_load(&ctl->failed)) {
+        if (now_ns() > t_ready_limit) {
+            run_fail(r, "children not ready after 10 s");
+            break;
+        }
+        int st;
+        pid_t pid = waitpid(-1, &st, WNOHANG);
+        if (pid > 0) {
+            run_fail(r, "process %d exited before the start (status %d)", (int)pid,
+                     WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+            for (int i = 0; i < started; i++)
+                if (pids[i] == pid)
+                    pids[i] = pids[--started]; /* reaped: not waited for below */
+            break;
+        }
+        usleep(500);
+    }
+    if (!r->ok)
+        atomic_store(&ctl->failed, 1); /* children waiting for go exit */
+    if (r->ok && !atomic_load(&ctl->failed)) {
+        atomic_store_explicit(&ctl->t_go_ns, now_ns(), memory_order_relaxed);
+        /* Release; pairs with the acquire in child_ready_and_wait(). */
+        atomic_store_explicit(&ctl->go, 1, memory_order_release);
+    }
+
+    /* Block in waitpid (no wake-ups that would disturb the children), with an alarm
+     * as watchdog: a hung run is killed and reported, not waited for forever. */
+    unsigned limit_s = G.count ? 300 : (unsigned)(G.seconds + 20);
+    alarmed = 0;
+    alarm(limit_s);
+    int alive = started;
+    bool killed = false;
+    while (alive > 0) {
+        int st;
+        pid_t pid = waitpid(-1, &st, 0);
+        if (pid < 0) {
+            if (errno == EINTR && (alarmed || interrupted) && !killed) {
+                if (alarmed)
+                    run_fail(r, "timed out after %u s (a process hung; run killed)", limit_s);
+                else
+                    run_fail(r, "interrupted");
+                for (int i = 0; i < started; i++)
+                    kill(pids[i], SIGKILL);
+                killed = true;
+                continue;
+            }
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        alive--;
+        bool bad = !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+        if (bad && !killed) {
+            if (!atomic_load(&ctl->failed)) {
+                if (WIFSIGNALED(st))
+                    run_fail(r, "process %d died of signal %d (%s)", (int)pid, WTERMSIG(st),
+                             strsignal(WTERMSIG(st)));
+                else
+                    run_fail(r, "process %d exited with status %d", (int)pid, WEXITSTATUS(st));
+            }
+            /* One side gone: the others would wait for it; stop them. */
+            atomic_store(&ctl->failed, 1);
+            for (int i = 0; i < started; i++)
+                if (pids[i] != pid)
+                    kill(pids[i], SIGKILL);
+            killed = true;
+        }
+    }
+    alarm(0);
+    if (ctl->err[0])
+        run_fail(r, "%s", ctl->err);
+    if (!r->ok)
+        goto cleanup;
+
+    /* Results. */
+    int64_t t_go = atomic_load(&ctl->t_go_ns), t_end = atomic_load(&ctl->t_end_ns);
+    r->secs = (double)(t_end - t_go) / 1e9;
+    r->msgs = atomic_load(&ctl->received);
+    if (r->mode == M_1TO1 || r->mode == M_NTO1) {
+        uint64_t sent = 0;
+        for (int i = 0; i < r->nprod; i++)
+            sent += atomic_load(&ctl->sent[i]);
+        if (sent != r->msgs) {
+            run_fail(r, "consumer received %llu records of %llu sent",
+                     (unsigned long long)r->msgs, (unsigned long long)sent);
+            goto cleanup;
+        }
+        r->rate = r->secs > 0 ? (double)r->msgs / r->secs : 0;
+        r->mbps = r->rate * (double)r->size / 1e6;
+    } else {
+        uint64_t n = atomic_load(&ctl->nsamples);
+        r->nsamples = n;
+        qsort(ctl->samples, n, sizeof *ctl->samples, cmp_i64);
+        r->p50 = pct(ctl->samples, n, 0.50);
+        r->p99 = pct(ctl->samples, n, 0.99);
+        r->p999 = pct(ctl->samples, n, 0.999);
+        r->max = n ? ctl->samples[n - 1] : -1;
+        r->rate = r->secs > 0 ? (double)r->msgs / r->secs : 0;
+        r->mbps = r->rate * (double)r->size / 1e6;
+        if (n == 0)
+            run_fail(r, "no latency samples (run too short?)");
+    }
+
+cleanup:
+    if (t1[0]) {
+        int rc = bus_topic_delete(pbus, t1);
+        if (rc < 0 && r->ok)
+            run_fail(r, "cannot delete topic %s: %s", t1, bus_strerror(rc));
+    }
+    if (t2[0]) {
+        int rc = bus_topic_delete(pbus, t2);
+        if (rc < 0 && r->ok)
+            run_fail(r, "cannot delete topic %s: %s", t2, bus_strerror(rc));
+    }
+    spsc_destroy(s1);
+    spsc_destroy(s2);
+}
+
+/* ------------------------------------------------------------- reporting ---- */
+
+static struct run *runs;
+static size_t nruns, capruns;
+
+static struct run *new_run(int mode, int impl, int api, size_t size, int nprod, int round)
+{
+    if (nruns == capruns) {
+        capruns = capruns ? 2 * capruns : 256;
+        runs = realloc(runs, capruns * sizeof *runs);
+        if (!runs)
+            tool_fail(prog, "out of memory");
+    }
+    struct run *r = &runs[nruns++];
+    memset(r, 0, sizeof *r);
+    r->mode = mode, r->impl = impl, r->api = api, r->size = size, r->nprod = nprod;
+    r->round = round;
+    return r;
+}
+
+static const char *impl_label(const struct run *r, char *buf, size_t cap)
+{
+    if (r->impl == I_SPSC)
+        snprintf(buf, cap, "spsc");
+    else if (r->mode == M_NTO1)
+        snprintf(buf, cap, "bus/%s x%d", api_name[r->api], r->nprod);
+    else
+        snprintf(buf, cap, "bus/%s", api_name[r->api]);
+    return buf;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    if (n == 0)
+        return NAN;
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static bool same_cell(const struct run *a, const struct run *b)
+{
+    return a->mode == b->mode && a->impl == b->impl && a->api == b->api && a->size == b->size &&
+           a->nprod == b->nprod;
+}
+
+/* The run a bus run is compared with: the baseline of the same round and size,
+ * or for nto1 the 1-producer bus run of the same round and api. */
+static const struct run *reference_of(const struct run *r)
+{
+    if (r->impl == I_SPSC || (r->mode == M_NTO1 && r->nprod == 1))
+        return NULL;
+    for (size_t i = 0; i < nruns; i++) {
+        const struct run *q = &runs[i];
+        if (q->mode != r->mode || q->round != r->round || q->size != r->size || !q->ok)
+            continue;
+        if (r->mode == M_NTO1) {
+            if (q->impl == I_BUS && q->api == r->api && q->nprod == 1)
+                return q;
+        } else if (q->impl == I_SPSC) {
+            return q;
+        }
+    }
+    return NULL;
+}
+
+/* For a bus run: throughput / reference throughput, or latency p50 / reference p50. */
+static double ratio_of(const struct run *r)
+{
+    const struct run *q = reference_of(r);
+    if (!q || !r->ok)
+        return NAN;
+    if (r->mode == M_LATENCY || r->mode == M_PINGPONG)
+        return q->p50 > 0 ? (double)r->p50 / (double)q->p50 : NAN;
+    return q->rate > 0 ? r->rate / q->rate : NAN;
+}
+
+struct summary {
+    const struct run *first;
+    int nok, nfail;
+    double rate, mbps, p50, p99, p999, max;
+    double ratio, ratio_min, ratio_max;
+    int nratio;
+    const char *err;
+};
+
+static struct summary summarize(const struct run *cell)
+{
+    struct summary s = {.first = cell};
+    double v[6][64], rt[64];
+    for (size_t i = 0; i < nruns; i++) {
+        const struct run *r = &runs[i];
+        if (!same_cell(r, cell))
+            continue;
+        if (!r->ok) {
+            s.nfail++;
+            s.err = r->err;
+            continue;
+        }
+        if (s.nok < 64) {
+            v[0][s.nok] = r->rate, v[1][s.nok] = r->mbps, v[2][s.nok] = (double)r->p50;
+            v[3][s.nok] = (double)r->p99, v[4][s.nok] = (double)r->p999;
+            v[5][s.nok] = (double)r->max;
+            s.nok++;
+        }
+        double x = ratio_of(r);
+        if (!isnan(x) && s.nratio < 64)
+            rt[s.nratio++] = x;
+    }
+    s.rate = median(v[0], s.nok), s.mbps = median(v[1], s.nok), s.p50 = median(v[2], s.nok);
+    s.p99 = median(v[3], s.nok), s.p999 = median(v[4], s.nok), s.max = median(v[5], s.nok);
+    s.ratio = median(rt, s.nratio);
+    s.ratio_min = s.nratio ? rt[0] : NAN;
+    s.ratio_max = s.nratio ? rt[s.nratio - 1] : NAN;
+    return s;
+}
+
+/* Cells (distinct configurations) in the order they were first run. */
+static const struct run **cells(size_t *n)
+{
+    const struct run **c = calloc(nruns + 1, sizeof *c);
+    size_t k = 0;
+    for (int m = 0; m < M__N; m++)
+        for (size_t i = 0; i < nruns; i++) {
+            if (runs[i].mode != m)
+                continue;
+            bool seen = false;
+            for (size_t j = 0; j < k && !seen; j++)
+                seen = same_cell(c[j], &runs[i]);
+            if (!seen)
+                c[k++] = &runs[i];
+        }
+    *n = k;
+    return c;
+}
+
+static void fmt_rate(char *b, size_t cap, double x)
+{
+    if (isnan(x))
+        snprintf(b, cap, "-");
+    else if (x >= 1e6)
+        snprintf(b, cap, "%.2f M", x / 1e6);
+    else if (x >= 1e3)
+        snprintf(b, cap, "%.1f k", x / 1e3);
+    else
+        snprintf(b, cap, "%.0f", x);
+}
+
+static void fmt_ns(char *b, size_t cap, double x)
+{
+    if (isnan(x) || x < 0)
+        snprintf(b, cap, "-");
+    else
+        snprintf(b, cap, "%.0f", x);
+}
+
+static void print_table(void)
+{
+    size_t n;
+    const struct run **c = cells(&n);
+    printf("%s %s (bus format %d): %s, %d CPUs; ring %llu KiB; %s per run; %d rounds, "
+           "medians\n",
+           prog, BUS_VERSION_STRING, BUS_FORMAT_VERSION, G.cpu_model, G.ncpu,
+           (unsigned long long)(G.ring_bytes >> 10),
+           G.count ? "fixed count" : "fixed time", G.rounds);
+    int last_mode = -1;
+    for (size_t i = 0; i < n; i++) {
+        const struct run *cell = c[i];
+        if (cell->mode != last_mode) {
+            last_mode = cell->mode;
+            const char *rnote = cell->mode == M_NTO1 ? "rate / 1-producer rate (higher is better)"
+                                : cell->mode == M_1TO1 ? "rate / spsc rate (higher is better)"
+                                : "p50 / spsc p50 (lower is better)";
+            printf("\n%-9s %-14s %6s %10s %9s %9s %9s %9s %10s %6s %s\n", "mode", "impl", "size",
+                   "msgs/s", "MB/s", "p50 ns", "p99 ns", "p99.9 ns", "max ns", "ratio",
+                   "(range)");
+            printf("%-9s ratio: %s\n", "", rnote);
+        }
+        struct summary s = summarize(cell);
+        char lbl[32], rate[32], mb[32], a[32], b[32], d[32], e[32], ratio[64];
+        impl_label(cell, lbl, sizeof lbl);
+        bool lat = cell->mode == M_LATENCY || cell->mode == M_PINGPONG;
+        if (s.nok == 0) {
+            printf("%-9s %-14s %6zu  FAILED: %s\n", mode_name[cell->mode], lbl, cell->size,
+                   s.err ? s.err : "?");
+            continue;
+        }
+        fmt_rate(rate, sizeof rate, s.rate);
+        if (lat)
+            snprintf(mb, sizeof mb, "-"), snprintf(rate, sizeof rate, "-");
+        else
+            snprintf(mb, sizeof mb, "%.0f", s.mbps);
+        fmt_ns(a, sizeof a, lat ? s.p50 : NAN);
+        fmt_ns(b, sizeof b, lat ? s.p99 : NAN);
+        fmt_ns(d, sizeof d, lat ? s.p999 : NAN);
+        fmt_ns(e, sizeof e, lat ? s.max : NAN);
+        if (isnan(s.ratio))
+            snprintf(ratio, sizeof ratio, "%6s", "-");
+        else
+            snprintf(ratio, sizeof ratio, "%6.2f (%.2f-%.2f)", s.ratio, s.ratio_min, s.ratio_max);
+        printf("%-9s %-14s %6zu %10s %9s %9s %9s %9s %10s %s%s\n", mode_name[cell->mode], lbl,
+               cell->size, rate, mb, a, b, d, e, ratio,
+               s.nfail ? "  (some rounds FAILED)" : "");
+        if (s.nfail && s.err)
+            printf("%-9s   failure: %s\n", "", s.err);
+    }
+    free(c);
+}
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch < 0x20)
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+static void json_num(FILE *f, double x)
+{
+    if (isnan(x) || isinf(x))
+        fputs("null", f);
+    else
+        fprintf(f, "%.6g", x);
+}
+
+/* The targets of docs/bench.md, judged on the medians. */
+struct target {
+    const char *name;
+    double value, bar;
+    bool higher_is_better, have;
+};
+
+static int targets(struct target *t)
+{
+    int n = 0;
+    size_t nc;
+    const struct run **c = cells(&nc);
+    t[0] = (struct target){"1to1 64 B bus/batch rate >= 0.5 x spsc", NAN, 0.5, true, false};
+    t[1] = (struct target){"latency 64 B p50 <= 2 x spsc p50", NAN, 2.0, false, false};
+    t[2] = (struct target){"latency p50 <= 2 x spsc p50 at every size (worst)", NAN, 2.0, false,
+                           false};
+    t[3] = (struct target){"nto1 2 producers >= 0.5 x 1 producer (bus/batch)", NAN, 0.5, true,
+                           false};
+    n = 4;
+    for (size_t i = 0; i < nc; i++) {
+        const struct run *cell = c[i];
+        if (cell->impl != I_BUS)
+            continue;
+        struct summary s = summarize(cell);
+        if (isnan(s.ratio))
+            continue;
+        if (cell->mode == M_1TO1 && cell->size == 64 && cell->api == A_BATCH)
+            t[0].value = s.ratio, t[0].have = true;
+        if (cell->mode == M_LATENCY && cell->size == 64 && cell->api == A_SEND)
+            t[1].value = s.ratio, t[1].have = true;
+        if (cell->mode == M_LATENCY && (!t[2].have || s.ratio > t[2].value))
+            t[2].value = s.ratio, t[2].have = true;
+        if (cell->mode == M_NTO1 && cell->nprod == 2 && cell->api == A_BATCH)
+            t[3].value = s.ratio, t[3].have = true;
+    }
+    free(c);
+    return n;
+}
+
+static bool target_met(const struct target *t)
+{
+    return t->have && (t->higher_is_better ? t->value >= t->bar : t->value <= t->bar);
+}
+
+static void print_targets(void)
+{
+    struct target t[8];
+    int n = targets(t);
+    printf("\ntargets (medians of per-round ratios):\n");
+    for (int i = 0; i < n; i++) {
+        if (!t[i].have)
+            printf("  %-55s not measured\n", t[i].name);
+        else
+            printf("  %-55s %5.2f  %s\n", t[i].name, t[i].value,
+                   target_met(&t[i]) ? "met" : "NOT met");
+    }
+}
+
+static void print_json(void)
+{
+    FILE *f = stdout;
+    fprintf(f, "{\"format\":\"bus-bench/1\",\"version\":\"%s\",\"bus_format_version\":%d,",
+            BUS_VERSION_STRING, BUS_FORMAT_VERSION);
+    fprintf(f, "\"machine\":{\"cpu\":");
+    json_str(f, G.cpu_model);
+    fprintf(f, ",\"cpus\":%d},", G.ncpu);
+    fprintf(f, "\"config\":{\"rounds\":%d,\"seconds\":", G.rounds);
+    json_num(f, G.count ? NAN : G.seconds);
+    fprintf(f, ",\"count\":%llu,\"ring_bytes\":%llu,\"interval_ns\":%lld,\"pin\":%s,"
+               "\"check_crc\":%s},",
+            (unsigned long long)G.count, (unsigned long long)G.ring_bytes,
+            (long long)G.interval_ns, G.pin ? "true" : "false", G.check_crc ? "true" : "false");
+    fprintf(f, "\"runs\":[");
+    for (size_t i = 0; i < nruns; i++) {
+        const struct run *r = &runs[i];
+        bool lat = r->mode == M_LATENCY || r->mode == M_PINGPONG;
+        fprintf(f, "%s{\"mode\":\"%s\",\"impl\":\"%s\",\"api\":", i ? "," : "",
+                mode_name[r->mode], r->impl == I_BUS ? "bus" : "spsc");
+        if (r->impl == I_BUS)
+            fprintf(f, "\"%s\"", api_name[r->api]);
+        else
+            fputs("null", f);
+        fprintf(f, ",\"size\":%zu,\"producers\":%d,\"round\":%d,\"ok\":%s", r->size, r->nprod,
+                r->round, r->ok ? "true" : "false");
+        if (!r->ok) {
+            fputs(",\"error\":", f);
+            json_str(f, r->err);
+        } else {
+            fprintf(f, ",\"msgs\":%llu,\"seconds\":", (unsigned long long)r->msgs);
+            json_num(f, r->secs);
+            fputs(",\"msgs_per_s\":", f);
+            json_num(f, r->rate);
+            fputs(",\"mb_per_s\":", f);
+            json_num(f, r->mbps);
+            if (lat)
+                fprintf(f, ",\"samples\":%llu,\"p50_ns\":%lld,\"p99_ns\":%lld,\"p999_ns\":%lld,"
+                           "\"max_ns\":%lld",
+                        (unsigned long long)r->nsamples, (long long)r->p50, (long long)r->p99,
+                        (long long)r->p999, (long long)r->max);
+            fputs(",\"ratio\":", f);
+            json_num(f, ratio_of(r));
+        }
+        fputc('}', f);
+    }
+    fprintf(f, "],\"summary\":[");
+    size_t nc;
+    const struct run **c = cells(&nc);
+    for (size_t i = 0; i < nc; i++) {
+        const struct run *cell = c[i];
+        struct summary s = summarize(cell);
+        bool lat = cell->mode == M_LATENCY || cell->mode == M_PINGPONG;
+        fprintf(f, "%s{\"mode\":\"%s\",\"impl\":\"%s\",\"api\":", i ? "," : "",
+                mode_name[cell->mode], cell->impl == I_BUS ? "bus" : "spsc");
+        if (cell->impl == I_BUS)
+            fprintf(f, "\"%s\"", api_name[cell->api]);
+        else
+            fputs("null", f);
+        fprintf(f, ",\"size\":%zu,\"producers\":%d,\"rounds_ok\":%d,\"rounds_failed\":%d",
+                cell->size, cell->nprod, s.nok, s.nfail);
+        if (lat) {
+            fputs(",\"p50_ns\":", f), json_num(f, s.p50);
+            fputs(",\"p99_ns\":", f), json_num(f, s.p99);
+            fputs(",\"p999_ns\":", f), json_num(f, s.p999);
+            fputs(",\"max_ns\":", f), json_num(f, s.max);
+        } else {
+            fputs(",\"msgs_per_s\":", f), json_num(f, s.rate);
+            fputs(",\"mb_per_s\":", f), json_num(f, s.mbps);
+        }
+        fputs(",\"ratio_median\":", f), json_num(f, s.ratio);
+        fputs(",\"ratio_min\":", f), json_num(f, s.ratio_min);
+        fputs(",\"ratio_max\":", f), json_num(f, s.ratio_max);
+        fputc('}', f);
+    }
+    free(c);
+    fprintf(f, "],\"targets\":[");
+    struct target t[8];
+    int n = targets(t);
+    for (int i = 0; i < n; i++) {
+        fprintf(f, "%s{\"name\":", i ? "," : "");
+        json_str(f, t[i].name);
+        fputs(",\"value\":", f);
+        json_num(f, t[i].have ? t[i].value : NAN);
+        fputs(",\"bar\":", f);
+        json_num(f, t[i].bar);
+        fprintf(f, ",\"met\":%s}", !t[i].have ? "null" : target_met(&t[i]) ? "true" : "false");
+    }
+    fprintf(f, "]}\n");
+}
+
+/* ------------------------------------------------------------------ main ---- */
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: %s [options]\n"
+            "\n"
+            "Measures bus between processes and, in the same invocation, a bare shared-memory\n"
+            "SPSC ring (the baseline, 'spsc'); prints medians over rounds and bus's ratio to\n"
+            "the baseline.  Every record is checked to arrive once and in order.\n"
+            "\n"
+            "  -b, --bus PATH        bus to use (default: a private one under /dev/shm, deleted\n"
+            "                        at the end); temporary topics bench.<pid>.<n> are deleted\n"
+            "  -m, --mode LIST       1to1,latency,pingpong,nto1 or all (default all)\n"
+            "  -s, --sizes LIST      message sizes in bytes, >= 8, e.g. 16,64,4K (default\n"
+            "                        16,64,256,1024,4096,16384,65536; nto1 defaults to 64)\n"
+            "  -a, --api LIST        bus producer api: send,batch,reserve (default batch,send;\n"
+            "                        latency and pingpong use the non-batch ones, else send)\n"
+            "  -p, --producers LIST  producer counts for nto1 (default 1,2,4)\n"
+            "  -n, --count N         messages per producer (or latency samples) per run,\n"
+            "                        instead of a fixed time\n"
+            "  -t, --seconds S       time per run (default 0.3)\n"
+            "  -r, --rounds N        bus/baseline pairs per configuration (default 3)\n"
+            "  -R, --ring-size SIZE  ring data bytes, power of two (default 64M)\n"
+            "  -i, --interval-ns N   latency mode: one message every N ns (default 2000)\n"
+            "      --spin-us N       consumers' busy-poll before sleeping (default: library's)\n"
+            "      --crc             consumers verify each record's CRC32C\n"
+            "      --pin             pin producers to CPU 0, consumers to CPU 1\n"
+            "      --no-baseline     skip the spsc runs (to profile bus alone; no ratios)\n"
+            "  -j, --json            machine-readable output (format bus-bench/1)\n"
+            "  -v, --verbose         print each run on stderr as it finishes\n"
+            "  -V, --version         print versions and exit\n"
+            "  -h, --help            print this help and exit\n",
+            prog);
+}
+
+/* Splits a comma list; calls fn for each item. */
+static void each_item(char *list, void (*fn)(const char *item))
+{
+    for (char *save = NULL, *it = strtok_r(list, ",", &save); it;
+         it = strtok_r(NULL, ",", &save))
+        fn(it);
+}
+
+static void add_mode(const char *m)
+{
+    if (strcmp(m, "all") == 0) {
+        for (int i = 0; i < M__N; i++)
+            G.modes[i] = true;
+        return;
+    }
+    for (int i = 0; i < M__N; i++)
+        if (strcasecmp(m, mode_name[i]) == 0) {
+            G.modes[i] = true;
+            return;
+        }
+    tool_usage_error(prog, "bad mode '%s': want 1to1, latency, pingpong, nto1 or all", m);
+}
+
+static void add_size(const char *s)
+{
+    if (G.nsizes == MAX_SIZES)
+        tool_usage_error(prog, "too many sizes (at most %d)", MAX_SIZES);
+    G.sizes[G.nsizes++] = (size_t)tool_size(prog, "size", s, 8, 1u << 20);
+}
+
+static void add_api(const char *a)
+{
+    for (int i = 0; i < A__N; i++)
+        if (strcmp(a, api_name[i]) == 0) {
+            G.apis[i] = true;
+            return;
+        }
+    tool_usage_error(prog, "bad api '%s': want send, batch or reserve", a);
+}
+
+static void add_producers(const char *s)
+{
+    if (G.nproducers == MAX_PRODUCERS)
+        tool_usage_error(prog, "too many producer counts (at most %d)", MAX_PRODUCERS);
+    G.producers[G.nproducers++] = (int)tool_number(prog, "producers", s, 1, MAX_PRODUCERS);
+}
+
+static double parse_seconds(const char *s)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= 0.01 && v <= 600))
+        tool_usage_error(prog, "bad seconds '%s': want a number 0.01..600", s);
+    return v;
+}
+
+static void read_cpu_model(void)
+{
+    snprintf(G.cpu_model, sizeof G.cpu_model, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) == 0) {
+            char *p = strchr(line, ':');
+            if (p) {
+                p += 1 + strspn(p + 1, " \t");
+                p[strcspn(p, "\n")] = '\0';
+                snprintf(G.cpu_model, sizeof G.cpu_model, "%s", p);
+            }
+            break;
+        }
+    }
+    fclose(f);
+}
+
+/* Removes the private bus directory (flat: a control file and ring files). */
+static void remove_private_bus(void)
+{
+    DIR *d = opendir(G.path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            if (unlinkat(dirfd(d), e->d_name, 0) != 0)
+                fprintf(stderr, "%s: cannot remove %s/%s: %s\n", prog, G.path, e->d_name,
+                        strerror(errno));
+        }
+        closedir(d);
+    }
+    if (rmdir(G.path) != 0 && errno != ENOENT)
+        fprintf(stderr, "%s: cannot remove %s: %s (remove it by hand)\n", prog, G.path,
+                strerror(errno));
+}
+
+static void print_progress(const struct run *r, size_t done, size_t total)
+{
+    char lbl[32];
+    impl_label(r, lbl, sizeof lbl);
+    if (G.verbose) {
+        if (!r->ok)
+            fprintf(stderr, "[%zu/%zu] %s %s %zu B round %d: FAILED: %s\n", done, total,
+                    mode_name[r->mode], lbl, r->size, r->round, r->err);
+        else if (r->mode == M_LATENCY || r->mode == M_PINGPONG)
+            fprintf(stderr, "[%zu/%zu] %s %s %zu B round %d: p50 %lld p99 %lld p99.9 %lld max %lld ns (%llu samples)\n",
+                    done, total, mode_name[r->mode], lbl, r->size, r->round, (long long)r->p50,
+                    (long long)r->p99, (long long)r->p999, (long long)r->max,
+                    (unsigned long long)r->nsamples);
+        else
+            fprintf(stderr, "[%zu/%zu] %s %s %zu B round %d: %.2f M msgs/s, %.0f MB/s\n", done,
+                    total, mode_name[r->mode], lbl, r->size, r->round, r->rate / 1e6, r->mbps);
+    } else if (isatty(STDERR_FILENO)) {
+        fprintf(stderr, "\r%s: %zu/%zu %-9s %-14s %6zu B   ", prog, done, total,
+                mode_name[r->mode], lbl, r->size);
+        if (done == total)
+            fputs("\r\033[K", stderr);
+    }
+    if (!r->ok && !G.verbose)
+        fprintf(stderr, "%s%s: %s %s %zu B round %d failed: %s\n",
+                isatty(STDERR_FILENO) ? "\n" : "", prog, mode_name[r->mode], lbl, r->size,
+                r->round, r->err);
+}
+
+int main(int argc, char **argv)
+{
+    enum { O_SPIN = 256, O_CRC, O_PIN, O_NOBASE };
+    static const struct option longopts[] = {
+        {"bus", required_argument, NULL, 'b'},       {"mode", required_argument, NULL, 'm'},
+        {"sizes", required_argument, NULL, 's'},     {"api", required_argument, NULL, 'a'},
+        {"producers", required_argument, NULL, 'p'}, {"count", required_argument, NULL, 'n'},
+        {"seconds", required_argument, NULL, 't'},   {"rounds", required_argument, NULL, 'r'},
+        {"ring-size", required_argument, NULL, 'R'}, {"interval-ns", required_argument, NULL, 'i'},
+        {"spin-us", required_argument, NULL, O_SPIN}, {"crc", no_argument, NULL, O_CRC},
+        {"pin", no_argument, NULL, O_PIN},           {"json", no_argument, NULL, 'j'},
+        {"no-baseline", no_argument, NULL, O_NOBASE},
+        {"verbose", no_argument, NULL, 'v'},         {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
+    bool any_mode = false, any_api = false;
+    int opt;
+
+    G.seconds = 0.3;
+    G.rounds = 3;
+    G.ring_bytes = 64u << 20;
+    G.interval_ns = 2000;
+    G.spin_us = -1;
+    while ((opt = getopt_long(argc, argv, "b:m:s:a:p:n:t:r:R:i:jvVh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'b': G.path = optarg; break;
+        case 'm': each_item(optarg, add_mode), any_mode = true; break;
+        case 's': each_item(optarg, add_size), G.sizes_given = true; break;
+        case 'a': each_item(optarg, add_api), any_api = true; break;
+        case 'p': each_item(optarg, add_producers); break;
+        case 'n': G.count = (uint64_t)tool_number(prog, "count", optarg, 1, SEQ_MASK - 1); break;
+        case 't': G.seconds = parse_seconds(optarg); break;
+        case 'r': G.rounds = (int)tool_number(prog, "rounds", optarg, 1, 64); break;
+        case 'R': G.ring_bytes = tool_size(prog, "ring size", optarg, 64u << 10, UINT64_C(1) << 34); break;
+        case 'i': G.interval_ns = tool_number(prog, "interval", optarg, 0, 1000000000); break;
+        case O_SPIN: G.spin_us = (int)tool_number(prog, "spin-us", optarg, 0, 1000000); break;
+        case O_CRC: G.check_crc = true; break;
+        case O_PIN: G.pin = true; break;
+        case O_NOBASE: G.no_baseline = true; break;
+        case 'j': G.json = true; break;
+        case 'v': G.verbose = true; break;
+        case 'V': tool_version(prog);
+        case 'h': usage(stdout); return TOOL_EXIT_OK;
+        default: tool_usage_hint(prog);
+        }
+    }
+    if (optind != argc)
+        tool_usage_error(prog, "unexpected argument '%s'", argv[optind]);
+    if (G.ring_bytes & (G.ring_bytes - 1))
+        tool_usage_error(prog, "bad ring size %llu: want a power of two",
+                         (unsigned long long)G.ring_bytes);
+    if (!any_mode)
+        add_mode("all");
+    if (!any_api)
+        G.apis[A_BATCH] = G.apis[A_SEND] = true;
+    if (!G.nsizes) {
+        static const size_t def[] = {16, 64, 256, 1024, 4096, 16384, 65536};
+        for (size_t i = 0; i < sizeof def / sizeof *def; i++)
+            G.sizes[G.nsizes++] = def[i];
+    }
+    if (!G.nproducers) {
+        G.producers[G.nproducers++] = 1;
+        G.producers[G.nproducers++] = 2;
+        G.producers[G.nproducers++] = 4;
+    }
+    /* The 1-producer run is what nto1 ratios compare with. */
+    bool has_one = false;
+    for (int i = 0; i < G.nproducers; i++)
+        has_one |= G.producers[i] == 1;
+    if (G.modes[M_NTO1] && !has_one) {
+        memmove(G.producers + 1, G.producers, (size_t)(MAX_PRODUCERS - 1) * sizeof *G.producers);
+        G.producers[0] = 1;
+        if (G.nproducers < MAX_PRODUCERS)
+            G.nproducers++;
+    }
+    uint64_t max_size = G.ring_bytes / 2 - BUS_RECORD_OVERHEAD - 64;
+    for (int i = 0; i < G.nsizes; i++)
+        if (G.sizes[i] > max_size || G.sizes[i] > (1u << 20) - BUS_RECORD_OVERHEAD - 64)
+            tool_usage_error(prog, "size %zu does not fit a %llu-byte ring (records may use "
+                             "at most half the ring, and 1 MiB)",
+                             G.sizes[i], (unsigned long long)G.ring_bytes);
+    G.ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    read_cpu_model();
+
+    /* Latency modes use the non-batch apis (a batch of one is bus_send). */
+    int lat_apis[A__N], nlat = 0;
+    if (G.apis[A_SEND])
+        lat_apis[nlat++] = A_SEND;
+    if (G.apis[A_RESERVE])
+        lat_apis[nlat++] = A_RESERVE;
+    if (!nlat)
+        lat_apis[nlat++] = A_SEND;
+
+    ctl_bytes = sizeof(struct ctl) + (size_t)SAMPLES_MAX * sizeof(int64_t);
+    ctl = mmap(NULL, ctl_bytes, PROT_READ | PROT_WRITE,
+               MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (ctl == MAP_FAILED)
+        tool_fail(prog, "cannot map %zu bytes of shared memory for run control: %s", ctl_bytes,
+                  strerror(errno));
+
+    static char private_path[64];
+    if (!G.path) {
+        snprintf(private_path, sizeof private_path, "/dev/shm/bus-bench.%d", (int)getpid());
+        G.path = private_path;
+        G.private_bus = true;
+    }
+    bus_options_t bo;
+    bus_options_init(&bo);
+    bo.max_topics = 1024; /* topics are deleted after each run; room in case slots linger */
+    int rc = bus_open(&pbus, G.path, &bo);
+    if (rc < 0) {
+        if (G.private_bus)
+            remove_private_bus();
+        tool_fail(prog, "cannot open bus %s: %s (check the path, or set -b)", G.path,
+                  bus_strerror(rc));
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL); /* no SA_RESTART: it interrupts waitpid */
+
+    /* Plan: per round, per mode, per size, bus runs and the baseline side by side;
+     * the order of the pair alternates between rounds (A B, B A, ...). */
+    size_t total = 0;
+    for (int m = 0; m < M__N; m++) {
+        if (!G.modes[m])
+            continue;
+        int nsz = m == M_NTO1 && !G.sizes_given ? 1 : G.nsizes;
+        int napi = 0;
+        for (int a = 0; a < A__N; a++)
+            napi += G.apis[a];
+        int nbase = G.no_baseline ? 0 : 1;
+        if (m == M_LATENCY || m == M_PINGPONG)
+            total += (size_t)nsz * (size_t)(nlat + nbase);
+        else if (m == M_1TO1)
+            total += (size_t)nsz * (size_t)(napi + nbase);
+        else
+            total += (size_t)nsz * (size_t)napi * (size_t)G.nproducers;
+    }
+    total *= (size_t)G.rounds;
+
+    size_t done = 0;
+    for (int round = 0; round < G.rounds && !interrupted; round++) {
+        for (int m = 0; m < M__N && !interrupted; m++) {
+            if (!G.modes[m])
+                continue;
+            static const size_t nto1_default[] = {64};
+            const size_t *sizes = m == M_NTO1 && !G.sizes_given ? nto1_default : G.sizes;
+            int nsz = m == M_NTO1 && !G.sizes_given ? 1 : G.nsizes;
+            for (int si = 0; si < nsz && !interrupted; si++) {
+                size_t S = sizes[si];
+                struct run *plan[A__N * MAX_PRODUCERS + 1];
+                int np = 0;
+                if (m == M_NTO1) {
+                    for (int a = 0; a < A__N; a++)
+                        if (G.apis[a])
+                            for (int k = 0; k < G.nproducers; k++)
+                                plan[np++] = new_run(m, I_BUS, a, S, G.producers[k], round);
+                } else {
+                    bool lat = m == M_LATENCY || m == M_PINGPONG;
+                    struct run *base = NULL;
+                    if (round % 2 && !G.no_baseline)
+                        base = plan[np++] = new_run(m, I_SPSC, A_SEND, S, 1, round);
+                    if (lat) {
+                        for (int k = 0; k < nlat; k++)
+                            plan[np++] = new_run(m, I_BUS, lat_apis[k], S, 1, round);
+                    } else {
+                        for (int a = 0; a < A__N; a++)
+                            if (G.apis[a])
+                                plan[np++] = new_run(m, I_BUS, a, S, 1, round);
+                    }
+                    if (!base && !G.no_baseline)
+                        plan[np++] = new_run(m, I_SPSC, A_SEND, S, 1, round);
+                }
+                for (int k = 0; k < np && !interrupted; k++) {
+                    run_one(plan[k]);
+                    print_progress(plan[k], ++done, total);
+                }
+            }
+        }
+    }
+
+    bus_close(pbus);
+    if (G.private_bus)
+        remove_private_bus();
+    if (interrupted)
+        tool_fail(prog, "interrupted; %zu of %zu runs done, nothing printed", done, total);
+
+    if (G.json) {
+        print_json();
+    } else {
+        print_table();
+        print_targets();
+    }
+    bool any_fail = false;
+    for (size_t i = 0; i < nruns; i++)
+        any_fail |= !runs[i].ok;
+    if (any_fail)
+        fprintf(stderr, "%s: some runs failed (see FAILED above): the implementation lost, "
+                        "reordered or stalled records, or a process died\n", prog);
+    return any_fail ? TOOL_EXIT_RUNTIME : TOOL_EXIT_OK;
+}
