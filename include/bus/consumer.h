@@ -11,6 +11,8 @@
 #ifndef BUS_CONSUMER_H
 #define BUS_CONSUMER_H
 
+#include <sched.h>
+
 #include "producer.h"
 
 struct bus__cpart {
@@ -610,13 +612,24 @@ BUS_API int bus_poll(bus_consumer_t *c, bus_record_t *records, size_t max, int t
             if (!bus__ring_arm(&c->parts[i].r, c->parts[i].slot, c->parts[i].pos))
                 go_read = bus__classify(&c->parts[i]);
         if (!go_read) {
-            for (size_t i = 0; i < c->nparts; i++)
-                stalled |= c->parts[i].stalled;
+            bool young = false; /* a stall shorter than dead_producer_ms */
+            for (size_t i = 0; i < c->nparts; i++) {
+                struct bus__cpart *cp = &c->parts[i];
+                stalled |= cp->stalled;
+                young |= cp->stalled && (cp->stall_pos != cp->pos ||
+                                         now - cp->stall_since < (int64_t)c->cfg.dead_producer_ms * 1000000);
+            }
             int64_t wait = deadline - now;
-            /* a reserved record commits soon, or its producer died: look again soon;
-             * otherwise re-check topic state at least every second */
-            int64_t cap = stalled ? 200000 : 1000000000;
-            bus__futex_wait(&c->bus->clients[c->client].doorbell, bell, wait < cap ? wait : cap);
+            if (young) {
+                /* A record is reserved and nobody will ring for it: its producer is
+                 * writing it now (or was preempted) - let it run, look again. */
+                sched_yield();
+            } else {
+                /* an old stall (a stopped or dead producer): look again every 200 us;
+                 * otherwise re-check topic state at least every second */
+                int64_t cap = stalled ? 200000 : 1000000000;
+                bus__futex_wait(&c->bus->clients[c->client].doorbell, bell, wait < cap ? wait : cap);
+            }
         }
         for (size_t i = 0; i < c->nparts; i++)
             atomic_store_explicit(&c->parts[i].slot->armed, 0, memory_order_relaxed);
