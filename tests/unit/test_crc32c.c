@@ -80,12 +80,36 @@ static void test_sw_equals_hw(void **state)
     }
 }
 
+/* The constant that joins the three interleaved chains: multiplying a CRC register
+ * by it (bus__crc32c_shift512) must equal running the bitwise CRC over 512 zero
+ * bytes from that register.  Long buffers (3 x 512 bytes and more, odd tails)
+ * must agree with the bitwise CRC too. */
+static void test_three_way_join(void **state)
+{
+    (void)state;
+    if (!__builtin_cpu_supports("sse4.2") || !__builtin_cpu_supports("pclmul"))
+        skip();
+    static const unsigned char zeros[BUS__CRC32C_BLOCK];
+    for (uint32_t c = 1; c < 4000000000u; c = c * 7u + 13u)
+        assert_int_equal((uint32_t)bus__crc32c_shift512(c),
+                         bus__crc32c_sw(c, zeros, sizeof zeros));
+    static unsigned char big[3 * BUS__CRC32C_BLOCK * 5 + 77];
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < sizeof big; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        big[i] = (unsigned char)x;
+    }
+    for (size_t n = 3 * BUS__CRC32C_BLOCK - 9; n <= sizeof big; n += 61)
+        assert_int_equal(bus__crc32c(0, big, n), ~bus__crc32c_sw(~0u, big, n));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_check_values),
         cmocka_unit_test(test_chaining),
         cmocka_unit_test(test_sw_equals_hw),
+        cmocka_unit_test(test_three_way_join),
     };
     return cmocka_run_group_tests_name("crc32c", tests, NULL, NULL);
 }
