@@ -163,7 +163,8 @@ BUS_API void bus_options_init(bus_options_t *opts);
  * Errors: -ENOENT (missing and create == 0), -ENAMETOOLONG, -EACCES, -ENOTDIR,
  * -ELOOP (control file is a symlink), BUS_EBADMAGIC (not a bus), BUS_EVERSION
  * (another format version), BUS_ELAYOUT, BUS_ETRUNC (control file shorter than its
- * header says), -ETIMEDOUT (its creator died before finishing), -ENOMEM. */
+ * header says), BUS_ECORRUPT (sizes that disagree), -ETIMEDOUT (after 1 s: the file
+ * is still empty or unfinished, i.e. its creator died; remove it), -ENOMEM. */
 BUS_API int bus_open(bus_t **bus, const char *path, const bus_options_t *opts);
 
 /* Unmaps and frees the bus.  Close its producers and consumers first. */
@@ -329,6 +330,8 @@ typedef struct bus_reservation {
 } bus_reservation_t;
 
 BUS_API int bus_send_reserve(bus_producer_t *p, const bus_record_t *rec, bus_reservation_t *res);
+/*   Errors: those of bus_send_record, and -EBUSY if this producer already holds an
+ *   open reservation (one at a time per producer handle). */
 /* Publishes a reserved record (computes its CRC, then commits it). */
 BUS_API int bus_send_commit(bus_producer_t *p, bus_reservation_t *res);
 /* Turns a reservation into a record consumers skip; its offset is not reused. */
@@ -372,9 +375,9 @@ typedef struct bus_consumer_config {
     const char *client_id;       /* shown by bus-stat; default NULL */
     int auto_commit;             /* default 1 */
     int auto_commit_interval_ms; /* default 5000 */
-    int32_t auto_offset_reset;   /* enum bus_offset_reset; default LATEST.  Applies on
-                                    assign (no committed offset) and when a seek target
-                                    is gone */
+    int32_t auto_offset_reset;   /* enum bus_offset_reset; default LATEST.  Where an
+                                    assigned partition starts (without a group there is
+                                    no committed offset; NONE then fails the assign) */
     int32_t assignment_strategy; /* enum bus_assignment_strategy; default RANGE */
     bus_rebalance_cb on_revoked; /* called from bus_poll */
     bus_rebalance_cb on_assigned;
