@@ -151,6 +151,7 @@ typedef struct bus_options {
     int create;           /* 1 (default): create the bus if missing; 0: -ENOENT */
     uint32_t max_topics;  /* topic table size, fixed when the bus is created; default 256 */
     uint32_t max_clients; /* consumer table size, fixed when created; default 1024 */
+    uint32_t max_groups;  /* consumer group table size, fixed when created; default 256 */
 } bus_options_t;
 
 /* Fills *opts with the defaults above. */
@@ -396,6 +397,9 @@ BUS_API void bus_consumer_config_init(bus_consumer_config_t *cfg);
 /* Opens a consumer (cfg NULL: defaults).  Errors: -EINVAL, -EUSERS (client table
  * full), -ENOMEM. */
 BUS_API int bus_consumer_open(bus_consumer_t **c, bus_t *bus, const bus_consumer_config_t *cfg);
+/*   With a group_id the consumer becomes a live member of that group (created if
+ *   missing) until bus_consumer_close.  Errors also: BUS_EGROUPNAME, -EUSERS (group
+ *   table or the group's member table full). */
 
 /* Joins the consumer's group and lets the group assign partitions of `topic`.
  * (Consumer groups are not served by this version: -ENOTSUP.) */
@@ -419,12 +423,29 @@ BUS_API int bus_unassign(bus_consumer_t *c, const char *topic, const int32_t *pa
  * stays there until bus_seek), BUS_ECORRUPT, BUS_EDELETED, -EINVAL. */
 BUS_API int bus_poll(bus_consumer_t *c, bus_record_t *records, size_t max, int timeout_ms);
 
-/* Group commits (not served by this version: -ENOTSUP). */
+/* Committed offsets (consumers with a group_id).  A committed offset is the NEXT
+ * offset the group will read (Kafka's convention: last processed + 1).  It lives in
+ * the partition's ring, per group: groups never affect each other, and it never
+ * expires while the group and the topic exist.  A consumer that assigns a partition
+ * starts at its group's committed offset; without one (or if the ring no longer
+ * holds it) auto_offset_reset decides.  With auto_commit, bus_poll commits the
+ * positions of the records returned by earlier polls every auto_commit_interval_ms,
+ * and bus_unassign / bus_consumer_close commit before letting go.
+ *
+ * bus_commit: commits the position of every assigned partition (the offset after
+ *   the last record bus_poll returned).  Errors: -EINVAL (no group_id).
+ * bus_commit_offset: commits next_offset for one partition this consumer has
+ *   assigned.  Errors: -EINVAL (no group_id), BUS_ENOTASSIGNED (Kafka rejects commits
+ *   for partitions a member does not own), BUS_EOFFSET (negative, or beyond the
+ *   partition's end offset).
+ * bus_committed: the group's committed offset of any partition of any topic, or -1
+ *   in *next_offset if nothing is committed.  Errors: -EINVAL (no group_id),
+ *   BUS_ETOPICNAME, -ENOENT (no such topic), BUS_ENOPART. */
 BUS_API int bus_commit(bus_consumer_t *c);
 BUS_API int bus_commit_offset(bus_consumer_t *c, const char *topic, int32_t partition,
-                      int64_t next_offset);
+                              int64_t next_offset);
 BUS_API int bus_committed(bus_consumer_t *c, const char *topic, int32_t partition,
-                  int64_t *next_offset);
+                          int64_t *next_offset);
 
 /* The offset of the next record bus_poll will return for that partition.
  * Errors: BUS_ENOTASSIGNED. */
@@ -438,6 +459,64 @@ BUS_API int bus_seek(bus_consumer_t *c, const char *topic, int32_t partition, in
 
 /* Closes the consumer and frees its reader slots. */
 BUS_API void bus_consumer_close(bus_consumer_t *c);
+
+/* --------------------------------------------------------- consumer groups ---- */
+
+#define BUS_GROUP_NAME_MAX 249 /* group ids follow the topic name rule */
+#define BUS_MAX_MEMBERS 64     /* live members of one group */
+
+enum bus_group_state {
+    BUS_GROUP_EMPTY = 0,  /* no live member (its committed offsets stay) */
+    BUS_GROUP_STABLE = 1, /* live members, assignment settled */
+};
+
+typedef struct bus_group_member {
+    int32_t pid;
+    char client_id[64];
+    uint32_t partitions; /* partitions it holds */
+} bus_group_member_t;
+
+typedef struct bus_group_partition {
+    char topic[BUS_TOPIC_NAME_MAX + 1];
+    int32_t partition;
+    int64_t committed;   /* next offset the group reads; -1 nothing committed */
+    int64_t end_offset;  /* the partition's end (log-end) offset */
+    int64_t lag;         /* end_offset - committed; -1 without a commit */
+    int64_t commit_ns;   /* when it was last committed (CLOCK_REALTIME), 0 never */
+    int32_t owner_pid;   /* the live member holding it, 0 none */
+} bus_group_partition_t;
+
+typedef struct bus_group_info {
+    char name[BUS_GROUP_NAME_MAX + 1];
+    int32_t state;       /* enum bus_group_state */
+    uint32_t generation;
+    uint32_t member_count;
+    bus_group_member_t members[BUS_MAX_MEMBERS];
+} bus_group_info_t;
+
+/* Checks a group id (same rule as topic names): 0 or BUS_EGROUPNAME. */
+BUS_API int bus_group_name_check(const char *group);
+
+/* Lists group names into names[0..max) and returns how many groups exist. */
+BUS_API int bus_group_list(bus_t *bus, char (*names)[BUS_GROUP_NAME_MAX + 1], size_t max);
+
+/* Describes a group: state, members, and in parts[0..max) one row per partition the
+ * group has committed offsets for or owns.  Returns the number of rows (which may
+ * exceed max).  Reads shared memory only.  Errors: BUS_EGROUPNAME, -ENOENT. */
+BUS_API int bus_group_describe(bus_t *bus, const char *group, bus_group_info_t *info,
+                               bus_group_partition_t *parts, size_t max);
+
+/* Sets a group's committed offsets for a topic (partition -1: all its partitions) to
+ * `offset`: BUS_OFFSET_BEGINNING (oldest record still in the ring), BUS_OFFSET_END,
+ * or an offset within [start, end].  Refused while the group has live members (as
+ * Kafka).  Errors: BUS_EGROUPNAME, BUS_ETOPICNAME, -ENOENT (group or topic),
+ * BUS_ENOPART, -EBUSY (live members), BUS_EOFFSET. */
+BUS_API int bus_group_reset_offsets(bus_t *bus, const char *group, const char *topic,
+                                    int32_t partition, int64_t offset);
+
+/* Deletes a group and its committed offsets.  Errors: BUS_EGROUPNAME, -ENOENT,
+ * -EBUSY (live members). */
+BUS_API int bus_group_delete(bus_t *bus, const char *group);
 
 /* Names any error code.  (Body in bus/err.h.) */
 BUS_API const char *bus_strerror(int err);

@@ -13,11 +13,14 @@
 
 #include <sched.h>
 
+#include "group.h"
 #include "producer.h"
 
 struct bus__cpart {
     struct bus__ring r;
     struct bus__rslot *slot;
+    struct bus__gslot *gslot; /* the group's committed offset here; NULL without a group */
+    int64_t committed;   /* what this consumer last committed there */
     const char *topic;   /* owned by bus_consumer.topics */
     int32_t partition;
     uint64_t pos;        /* next byte to read */
@@ -36,6 +39,10 @@ struct bus_consumer {
     bus_consumer_config_t cfg;
     char *group_id, *client_id;
     int client; /* index of its doorbell in the control segment */
+    bool grouped;
+    struct bus__group_ref group; /* its group, when grouped */
+    uint32_t member;             /* its member slot in the group */
+    int64_t next_autocommit;     /* CLOCK_MONOTONIC_COARSE ns */
     struct bus__self me;
     struct bus__cpart *parts;
     size_t nparts, parts_cap;
@@ -86,9 +93,18 @@ BUS_API int bus_consumer_open(bus_consumer_t **out, bus_t *b, const bus_consumer
     }
     c->cfg.group_id = c->group_id;
     c->cfg.client_id = c->client_id;
-    c->client = bus__client_alloc(b, cfg->client_id);
-    if (c->client < 0) {
-        int r = c->client;
+    int r = cfg->group_id ? bus_group_name_check(cfg->group_id) : 0;
+    c->client = r < 0 ? -1 : bus__client_alloc(b, cfg->client_id);
+    if (r == 0 && c->client < 0)
+        r = c->client;
+    if (r == 0 && cfg->group_id) {
+        r = bus__group_join(b, cfg->group_id, (uint32_t)c->client, cfg->client_id, &c->group,
+                            &c->member);
+        c->grouped = r == 0;
+    }
+    if (r < 0) {
+        if (c->client >= 0)
+            bus__client_free(b, (uint32_t)c->client);
         free(c->group_id);
         free(c->client_id);
         free(c);
@@ -96,6 +112,33 @@ BUS_API int bus_consumer_open(bus_consumer_t **out, bus_t *b, const bus_consumer
     }
     *out = c;
     return 0;
+}
+
+static inline int64_t bus__coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The offset a commit of this partition records: after the last record returned. */
+static inline int64_t bus__cpart_position(const struct bus__cpart *cp)
+{
+    return cp->next > cp->skip_until ? cp->next : cp->skip_until;
+}
+
+static inline void bus__cpart_commit(struct bus__cpart *cp, int64_t next_offset)
+{
+    if (cp->gslot && next_offset != cp->committed) {
+        bus__gslot_commit(cp->gslot, next_offset);
+        cp->committed = next_offset;
+    }
+}
+
+static inline void bus__commit_all(bus_consumer_t *c)
+{
+    for (size_t i = 0; i < c->nparts; i++)
+        bus__cpart_commit(&c->parts[i], bus__cpart_position(&c->parts[i]));
 }
 
 static inline struct bus__cpart *bus__cpart_find(bus_consumer_t *c, const char *topic, int32_t p)
@@ -170,6 +213,8 @@ static inline int bus__cpart_place(struct bus__cpart *cp, int64_t want)
 
 static inline void bus__cpart_release(struct bus__cpart *cp)
 {
+    if (cp->gslot)
+        atomic_store_explicit(&cp->gslot->owner_pid, 0, memory_order_relaxed);
     if (cp->slot)
         bus__ring_reader_close(&cp->r, cp->slot);
     bus__ring_unmap(&cp->r);
@@ -189,8 +234,6 @@ BUS_API int bus_assign(bus_consumer_t *c, const char *topic, const int32_t *part
     for (size_t i = 0; !all && i < n; i++)
         if (partitions[i] < 0 || partitions[i] >= t.partitions)
             return BUS_ENOPART;
-    if (c->cfg.auto_offset_reset == BUS_OFFSET_RESET_NONE)
-        return BUS_EOFFSET; /* no committed offsets without a group */
     const char *name = bus__consumer_topic(c, topic);
     if (!name)
         return -ENOMEM;
@@ -216,9 +259,22 @@ BUS_API int bus_assign(bus_consumer_t *c, const char *topic, const int32_t *part
             bus__ring_unmap(&cp->r);
             return r;
         }
-        r = bus__cpart_place(cp, c->cfg.auto_offset_reset == BUS_OFFSET_RESET_EARLIEST
-                                     ? BUS_OFFSET_BEGINNING
-                                     : BUS_OFFSET_END);
+        /* Start at the group's committed offset; without one (or if the ring no longer
+         * holds it), where auto_offset_reset says. */
+        cp->committed = -1;
+        r = BUS_EOFFSET;
+        if (c->grouped) {
+            cp->gslot = bus__gslot_get(c->bus, &cp->r, &c->group, true, &r);
+            if (cp->gslot) {
+                atomic_store_explicit(&cp->gslot->owner_pid, c->me.pid, memory_order_relaxed);
+                cp->committed = atomic_load_explicit(&cp->gslot->committed, memory_order_acquire);
+                r = cp->committed >= 0 ? bus__cpart_place(cp, cp->committed) : BUS_EOFFSET;
+            }
+        }
+        if (r == BUS_EOFFSET && c->cfg.auto_offset_reset != BUS_OFFSET_RESET_NONE)
+            r = bus__cpart_place(cp, c->cfg.auto_offset_reset == BUS_OFFSET_RESET_EARLIEST
+                                         ? BUS_OFFSET_BEGINNING
+                                         : BUS_OFFSET_END);
         if (r < 0) {
             bus__cpart_release(cp);
             return r;
@@ -238,6 +294,9 @@ BUS_API int bus_assign(bus_consumer_t *c, const char *topic, const int32_t *part
             }
         }
         c->nparts++;
+        if (c->grouped)
+            atomic_fetch_add_explicit(&c->bus->groups[c->group.idx].members[c->member].partitions, 1,
+                                      memory_order_relaxed); /* describe only */
     }
     return 0;
 }
@@ -260,9 +319,14 @@ BUS_API int bus_unassign(bus_consumer_t *c, const char *topic, const int32_t *pa
             i++;
             continue;
         }
+        if (c->cfg.auto_commit)
+            bus__cpart_commit(cp, bus__cpart_position(cp)); /* as Kafka, before letting go */
         bus__cpart_release(cp);
         c->parts[i] = c->parts[--c->nparts];
         removed++;
+        if (c->grouped)
+            atomic_fetch_sub_explicit(&c->bus->groups[c->group.idx].members[c->member].partitions, 1,
+                                      memory_order_relaxed);
     }
     if (c->nparts)
         c->rr %= c->nparts;
@@ -284,7 +348,7 @@ BUS_API int bus_position(bus_consumer_t *c, const char *topic, int32_t partition
     struct bus__cpart *cp = topic ? bus__cpart_find(c, topic, partition) : NULL;
     if (!cp)
         return BUS_ENOTASSIGNED;
-    *next_offset = cp->next > cp->skip_until ? cp->next : cp->skip_until;
+    *next_offset = bus__cpart_position(cp);
     return 0;
 }
 
@@ -568,6 +632,13 @@ BUS_API int bus_poll(bus_consumer_t *c, bus_record_t *records, size_t max, int t
         }
     }
     c->copy_used = 0;
+    if (c->grouped && c->cfg.auto_commit) {
+        int64_t now = bus__coarse_ns();
+        if (now >= c->next_autocommit) {
+            bus__commit_all(c); /* the records returned so far are processed */
+            c->next_autocommit = now + (int64_t)c->cfg.auto_commit_interval_ms * 1000000;
+        }
+    }
     for (size_t i = 0; i < c->nparts; i++)
         if (c->parts[i].err)
             return c->parts[i].err;
@@ -645,28 +716,65 @@ BUS_API int bus_subscribe(bus_consumer_t *c, const char *topic)
 
 BUS_API int bus_commit(bus_consumer_t *c)
 {
-    (void)c;
-    return -ENOTSUP;
+    if (!c->grouped)
+        return -EINVAL;
+    bus__commit_all(c);
+    return 0;
 }
 
 BUS_API int bus_commit_offset(bus_consumer_t *c, const char *topic, int32_t partition, int64_t next_offset)
 {
-    (void)c, (void)topic, (void)partition, (void)next_offset;
-    return -ENOTSUP;
+    if (!c->grouped)
+        return -EINVAL;
+    struct bus__cpart *cp = topic ? bus__cpart_find(c, topic, partition) : NULL;
+    if (!cp)
+        return BUS_ENOTASSIGNED;
+    uint64_t tp;
+    int64_t end;
+    bus__ring_tail(&cp->r, &tp, &end);
+    if (next_offset < 0 || next_offset > end)
+        return BUS_EOFFSET;
+    cp->committed = -2; /* force the store */
+    bus__cpart_commit(cp, next_offset);
+    return 0;
 }
 
 BUS_API int bus_committed(bus_consumer_t *c, const char *topic, int32_t partition, int64_t *next_offset)
 {
-    (void)c, (void)topic, (void)partition, (void)next_offset;
-    return -ENOTSUP;
+    if (!c->grouped)
+        return -EINVAL;
+    int r = bus_topic_name_check(topic);
+    if (r < 0)
+        return r;
+    struct bus__cpart *cp = bus__cpart_find(c, topic, partition);
+    if (cp && cp->gslot) {
+        *next_offset = atomic_load_explicit(&cp->gslot->committed, memory_order_acquire);
+        return 0;
+    }
+    struct bus__topic_ref t;
+    if ((r = bus__topic_find(c->bus, topic, &t)) < 0)
+        return r;
+    if (partition < 0 || partition >= t.partitions)
+        return BUS_ENOPART;
+    struct bus__ring ring;
+    if ((r = bus__ring_map(c->bus, &t, partition, &ring)) < 0)
+        return r;
+    struct bus__gslot *s = bus__gslot_get(c->bus, &ring, &c->group, false, &r);
+    *next_offset = s ? atomic_load_explicit(&s->committed, memory_order_acquire) : -1;
+    bus__ring_unmap(&ring);
+    return 0;
 }
 
 BUS_API void bus_consumer_close(bus_consumer_t *c)
 {
     if (!c)
         return;
+    if (c->grouped && c->cfg.auto_commit)
+        bus__commit_all(c);
     for (size_t i = 0; i < c->nparts; i++)
         bus__cpart_release(&c->parts[i]);
+    if (c->grouped)
+        bus__group_leave(c->bus, &c->group, c->member);
     if (c->client >= 0)
         bus__client_free(c->bus, (uint32_t)c->client);
     for (size_t i = 0; i < c->ntopics; i++)

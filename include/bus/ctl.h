@@ -35,6 +35,7 @@ struct bus {
     size_t ctl_bytes;
     struct bus__topic_entry *topics;
     struct bus__client *clients;
+    struct bus__group_entry *groups;
 };
 
 static inline uint64_t bus__page_align(uint64_t n)
@@ -114,15 +115,26 @@ static inline int bus__file_wait_ready(int fd, uint64_t magic, uint32_t hdr_byte
     }
 }
 
-static inline uint64_t bus__ctl_bytes(uint32_t max_topics, uint32_t max_clients)
+/* The control segment: header page, topic table, client table, group table. */
+struct bus__ctl_geom {
+    uint64_t topics_off, clients_off, groups_off, bytes;
+};
+
+static inline struct bus__ctl_geom bus__ctl_geometry(uint32_t max_topics, uint32_t max_clients,
+                                                     uint32_t max_groups)
 {
-    return BUS__PAGE + bus__page_align((uint64_t)max_topics * sizeof(struct bus__topic_entry)) +
-           bus__page_align((uint64_t)max_clients * sizeof(struct bus__client));
+    struct bus__ctl_geom g;
+    g.topics_off = BUS__PAGE;
+    g.clients_off = g.topics_off + bus__page_align((uint64_t)max_topics * sizeof(struct bus__topic_entry));
+    g.groups_off = g.clients_off + bus__page_align((uint64_t)max_clients * sizeof(struct bus__client));
+    g.bytes = g.groups_off + bus__page_align((uint64_t)max_groups * sizeof(struct bus__group_entry));
+    return g;
 }
 
 static inline int bus__ctl_create(bus_t *b, int fd, const bus_options_t *o)
 {
-    uint64_t bytes = bus__ctl_bytes(o->max_topics, o->max_clients);
+    struct bus__ctl_geom g = bus__ctl_geometry(o->max_topics, o->max_clients, o->max_groups);
+    uint64_t bytes = g.bytes;
     if (fchmod(fd, o->mode) < 0 || ftruncate(fd, (off_t)bytes) < 0)
         return -errno;
     void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -132,8 +144,10 @@ static inline int bus__ctl_create(bus_t *b, int fd, const bus_options_t *o)
     bus__file_init(&h->f, BUS__MAGIC_CTL, sizeof *h, bytes);
     h->max_topics = o->max_topics;
     h->max_clients = o->max_clients;
-    h->topics_off = BUS__PAGE;
-    h->clients_off = BUS__PAGE + bus__page_align((uint64_t)o->max_topics * sizeof(struct bus__topic_entry));
+    h->max_groups = o->max_groups;
+    h->topics_off = g.topics_off;
+    h->clients_off = g.clients_off;
+    h->groups_off = g.groups_off;
     h->mode = o->mode;
     atomic_store_explicit(&h->next_incarnation, 1, memory_order_relaxed);
 
@@ -164,11 +178,11 @@ static inline int bus__ctl_attach(bus_t *b, int fd)
         return -errno;
     struct bus__ctl_hdr *h = (struct bus__ctl_hdr *)m;
     /* Hostile bytes: every size must agree with the others and with the file. */
+    struct bus__ctl_geom g = bus__ctl_geometry(h->max_topics, h->max_clients, h->max_groups);
     if (h->max_topics == 0 || h->max_topics > 65536 || h->max_clients == 0 ||
-        h->max_clients > (1u << 20) || h->topics_off != BUS__PAGE ||
-        h->clients_off != BUS__PAGE + bus__page_align((uint64_t)h->max_topics *
-                                                      sizeof(struct bus__topic_entry)) ||
-        bus__ctl_bytes(h->max_topics, h->max_clients) != size) {
+        h->max_clients > (1u << 20) || h->max_groups == 0 || h->max_groups > 65536 ||
+        h->topics_off != g.topics_off || h->clients_off != g.clients_off ||
+        h->groups_off != g.groups_off || g.bytes != size) {
         munmap(m, size);
         return BUS_ECORRUPT;
     }
@@ -184,6 +198,7 @@ BUS_API void bus_options_init(bus_options_t *opts)
     opts->create = 1;
     opts->max_topics = 256;
     opts->max_clients = 1024;
+    opts->max_groups = 256;
 }
 
 BUS_API int bus_open(bus_t **out, const char *path, const bus_options_t *opts)
@@ -201,7 +216,8 @@ BUS_API int bus_open(bus_t **out, const char *path, const bus_options_t *opts)
     if (strlen(path) >= PATH_MAX - 2 * BUS_TOPIC_NAME_MAX)
         return -ENAMETOOLONG;
     if (o.mode == 0 || (o.mode & ~0777u) || (o.mode & 0600) != 0600 || o.max_topics == 0 ||
-        o.max_topics > 65536 || o.max_clients == 0 || o.max_clients > (1u << 20))
+        o.max_topics > 65536 || o.max_clients == 0 || o.max_clients > (1u << 20) ||
+        o.max_groups == 0 || o.max_groups > 65536)
         return -EINVAL;
 
     bus_t *b = (bus_t *)calloc(1, sizeof *b);
@@ -248,6 +264,7 @@ done:
     b->mode = b->ctl->mode & 0777u;
     b->topics = (struct bus__topic_entry *)((char *)b->ctl + b->ctl->topics_off);
     b->clients = (struct bus__client *)((char *)b->ctl + b->ctl->clients_off);
+    b->groups = (struct bus__group_entry *)((char *)b->ctl + b->ctl->groups_off);
     *out = b;
     return 0;
 fail:

@@ -117,8 +117,22 @@ struct bus__rslot {
 };
 _Static_assert(sizeof(struct bus__rslot) == BUS__LINE, "reader slot is one line pair");
 
+/* ---- group slots: one per consumer group with a committed offset here ----
+ * Committed offsets live beside the data they point into: deleting the topic drops
+ * them, and describing a partition finds every group's offset in one place. */
+struct bus__gslot {
+    _Atomic uint32_t group;       /* admin (under the mutex): group table index + 1, 0 free */
+    _Atomic uint32_t owner_pid;   /* the member that has it assigned, 0 none (describe) */
+    _Atomic uint64_t incarnation; /* admin: the group's incarnation; another means stale */
+    _Atomic int64_t committed;    /* members, release: next offset to read; -1 none */
+    _Atomic int64_t commit_ns;    /* members: CLOCK_REALTIME of the last commit */
+    char pad[BUS__LINE / 2 - 32];
+};
+_Static_assert(sizeof(struct bus__gslot) == 64, "group slot is one line");
+
 #define BUS__PSLOTS 64   /* producer handles per partition */
 #define BUS__RSLOTS 128  /* consumer positions per partition */
+#define BUS__GSLOTS 64   /* groups with committed offsets per partition */
 #define BUS__INDEX_SHIFT 5 /* one index entry every 32 offsets */
 #define BUS__MIN_RING ((uint64_t)64 << 10)
 #define BUS__MAX_RING ((uint64_t)1 << 40)
@@ -144,7 +158,10 @@ struct bus__ring_hdr {
     uint32_t pad0;
     int64_t base_offset;       /* offset of the first record at pos 0 */
     uint64_t topic_incarnation; /* matches the topic table entry */
-    char pad1[256 - 152];
+    uint64_t gslots_off;       /* file offset of group slots */
+    uint32_t gslots;
+    uint32_t pad3a;
+    char pad1[256 - 168];
     char topic[256];           /* NUL-terminated, for tools reading a lone file */
 
     /* producers' reservation word: lo = next byte position (| BUS__TAIL_SLEEP),
@@ -175,6 +192,31 @@ _Static_assert(offsetof(struct bus__ring_hdr, topic) == 256, "topic name at 256"
 _Static_assert(offsetof(struct bus__ring_hdr, tail) == 512, "tail on its own line");
 _Static_assert(offsetof(struct bus__ring_hdr, readers_gen) == 640, "reader generation line");
 _Static_assert(sizeof(struct bus__ring_hdr) <= BUS__PAGE, "ring header fits a page");
+
+/* ---- consumer groups (control segment) ---- */
+#define BUS__GROUP_FREE 0u
+#define BUS__GROUP_ACTIVE 1u
+struct bus__member {
+    _Atomic uint32_t pid;        /* the member (CAS from 0 under the admin mutex), 0 free */
+    _Atomic uint32_t client;     /* member: its doorbell (client table index) */
+    _Atomic uint64_t starttime;  /* member: pid reuse guard */
+    _Atomic uint32_t partitions; /* member: partitions it has assigned (describe) */
+    char client_id[64];          /* member, informational */
+    char pad[BUS__LINE - 84];
+};
+_Static_assert(sizeof(struct bus__member) == BUS__LINE, "member is one line pair");
+
+struct bus__group_entry {
+    _Atomic uint32_t state;         /* admin (under the mutex); ACTIVE release-stored last */
+    _Atomic uint32_t generation;    /* admin: bumped when membership changes */
+    _Atomic uint64_t incarnation;   /* admin: unique per creation, never reused */
+    char name[256];
+    uint64_t created_ns;
+    char pad[512 - 280];
+    struct bus__member members[BUS_MAX_MEMBERS];
+};
+_Static_assert(sizeof(struct bus__group_entry) == 512 + BUS_MAX_MEMBERS * BUS__LINE,
+               "group entry size");
 
 /* ---- control segment ---- */
 #define BUS__TOPIC_FREE 0u
@@ -214,7 +256,8 @@ struct bus__ctl_hdr {
     uint64_t topics_off;   /* creator: file offset of the topic table */
     uint64_t clients_off;  /* creator: file offset of the client table */
     uint32_t mode;         /* creator: file mode for the bus's files */
-    uint32_t pad0;
+    uint32_t max_groups;   /* creator */
+    uint64_t groups_off;   /* creator: file offset of the group table */
     _Atomic uint64_t next_incarnation; /* admin, under the mutex */
     _Alignas(BUS__LINE) pthread_mutex_t admin; /* robust, process-shared: admin paths only */
 };
@@ -226,6 +269,7 @@ _Static_assert(sizeof(struct bus__ctl_hdr) <= BUS__PAGE, "control header fits a 
      ((uint64_t)sizeof(struct bus__ctl_hdr) << 36) ^ ((uint64_t)sizeof(pthread_mutex_t) << 28) ^ \
      ((uint64_t)sizeof(struct bus__topic_entry) << 16) ^ ((uint64_t)sizeof(struct bus__rec) << 8) ^ \
      (uint64_t)sizeof(struct bus__pslot) ^ ((uint64_t)sizeof(struct bus__rslot) << 4) ^            \
+     ((uint64_t)sizeof(struct bus__group_entry) << 40) ^ ((uint64_t)BUS__GSLOTS << 12) ^          \
      ((uint64_t)BUS__PSLOTS << 20) ^ ((uint64_t)BUS__RSLOTS << 24) ^ ((uint64_t)BUS__INDEX_SHIFT << 56))
 
 /* splitmix64's finaliser: a bijection on 64 bits. */

@@ -88,6 +88,7 @@ struct bus__ring {
     size_t map_bytes;
     struct bus__pslot *pslots;
     struct bus__rslot *rslots;
+    struct bus__gslot *gslots;
     struct bus__ient *index;
     uint64_t imask;
     uint32_t max_record;
@@ -105,15 +106,16 @@ static inline void bus__ring_name(char *buf, size_t n, const char *topic, int32_
 }
 
 struct bus__ring_geom {
-    uint64_t index_entries, index_off, data_off, file_bytes;
+    uint64_t index_entries, gslots_off, index_off, data_off, file_bytes;
 };
 
 static inline struct bus__ring_geom bus__ring_geometry(uint64_t cap)
 {
     struct bus__ring_geom g;
     g.index_entries = 2 * (cap >> BUS__WIN_SHIFT); /* twice the windows a ring spans */
-    g.index_off = BUS__PAGE + (uint64_t)BUS__PSLOTS * sizeof(struct bus__pslot) +
-                  (uint64_t)BUS__RSLOTS * sizeof(struct bus__rslot);
+    g.gslots_off = BUS__PAGE + (uint64_t)BUS__PSLOTS * sizeof(struct bus__pslot) +
+                   (uint64_t)BUS__RSLOTS * sizeof(struct bus__rslot);
+    g.index_off = g.gslots_off + (uint64_t)BUS__GSLOTS * sizeof(struct bus__gslot);
     g.data_off = bus__page_align(g.index_off + g.index_entries * sizeof(struct bus__ient));
     g.file_bytes = g.data_off + cap;
     return g;
@@ -157,6 +159,8 @@ static inline int bus__ring_create(bus_t *b, const struct bus__topic_entry *e, i
     h->pslots_off = BUS__PAGE;
     h->rslots_off = BUS__PAGE + (uint64_t)BUS__PSLOTS * sizeof(struct bus__pslot);
     h->index_entries = (uint32_t)g.index_entries;
+    h->gslots_off = g.gslots_off;
+    h->gslots = BUS__GSLOTS;
     h->index_shift = BUS__WIN_SHIFT;
     h->pslots = BUS__PSLOTS;
     h->rslots = BUS__RSLOTS;
@@ -221,6 +225,7 @@ static inline int bus__ring_map(bus_t *b, const struct bus__topic_ref *t, int32_
         h->index_entries != g.index_entries || h->index_shift != BUS__WIN_SHIFT ||
         h->pslots_off != BUS__PAGE || h->pslots != BUS__PSLOTS || h->rslots != BUS__RSLOTS ||
         h->rslots_off != BUS__PAGE + (uint64_t)BUS__PSLOTS * sizeof(struct bus__pslot) ||
+        h->gslots_off != g.gslots_off || h->gslots != BUS__GSLOTS ||
         g.file_bytes != size || h->max_record_bytes < 64 || h->max_record_bytes > cap / 2 ||
         h->overflow > BUS_OVERFLOW_OVERWRITE) {
         munmap(m, size);
@@ -238,6 +243,7 @@ static inline int bus__ring_map(bus_t *b, const struct bus__topic_ref *t, int32_
     r->data = (unsigned char *)m + h->data_off;
     r->pslots = (struct bus__pslot *)(void *)((char *)m + h->pslots_off);
     r->rslots = (struct bus__rslot *)(void *)((char *)m + h->rslots_off);
+    r->gslots = (struct bus__gslot *)(void *)((char *)m + h->gslots_off);
     r->index = (struct bus__ient *)(void *)((char *)m + h->index_off);
     r->imask = g.index_entries - 1;
     r->max_record = h->max_record_bytes;

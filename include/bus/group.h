@@ -1,0 +1,383 @@
+/* bus/group.h - consumer groups: the group table, committed offsets, and the
+ * group administration API.
+ *
+ * A group is an entry in the control segment's group table: name, incarnation
+ * (unique per creation, never reused) and up to BUS_MAX_MEMBERS member slots, each
+ * naming a live consumer by pid and start time.  Entries and member slots change
+ * only under the admin mutex; readers check state and incarnation before and after
+ * (as for topics).
+ *
+ * A group's committed offsets live in the rings, one group slot per (group,
+ * partition): {group index + 1, incarnation, committed, commit time, owner pid}.  A
+ * slot whose incarnation is not its group's current one is stale (the group was
+ * deleted, perhaps recreated) and is free for reuse.  Slots are allocated under the
+ * admin mutex; committing is one release store by the member that has the partition
+ * assigned, with no lock.
+ */
+#ifndef BUS_GROUP_H
+#define BUS_GROUP_H
+
+#include "topic.h"
+
+BUS_API int bus_group_name_check(const char *group)
+{
+    return bus_topic_name_check(group) < 0 ? BUS_EGROUPNAME : 0;
+}
+
+struct bus__group_ref {
+    uint32_t idx;
+    uint64_t incarnation;
+};
+
+/* Finds an active group by name without the mutex. */
+static inline int bus__group_find(bus_t *b, const char *name, struct bus__group_ref *ref)
+{
+    for (uint32_t i = 0; i < b->ctl->max_groups; i++) {
+        struct bus__group_entry *g = &b->groups[i];
+        /* A5: acquire; pairs with R5 (ACTIVE stored last) in bus__group_join(). */
+        if (atomic_load_explicit(&g->state, memory_order_acquire) != BUS__GROUP_ACTIVE)
+            continue;
+        uint64_t inc = atomic_load_explicit(&g->incarnation, memory_order_acquire);
+        bool same = strncmp(g->name, name, sizeof g->name) == 0;
+        atomic_thread_fence(memory_order_acquire); /* seqlock re-check, as bus__topic_read */
+        if (same && atomic_load_explicit(&g->state, memory_order_relaxed) == BUS__GROUP_ACTIVE &&
+            atomic_load_explicit(&g->incarnation, memory_order_relaxed) == inc) {
+            ref->idx = i;
+            ref->incarnation = inc;
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+static inline bool bus__member_alive(struct bus__member *m)
+{
+    uint32_t pid = atomic_load_explicit(&m->pid, memory_order_acquire);
+    return pid && bus__proc_alive(pid, atomic_load_explicit(&m->starttime, memory_order_relaxed));
+}
+
+static inline uint32_t bus__group_live_members(struct bus__group_entry *g)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < BUS_MAX_MEMBERS; i++)
+        n += bus__member_alive(&g->members[i]);
+    return n;
+}
+
+/* Makes the caller a member of group `name`, creating the group if needed. */
+static inline int bus__group_join(bus_t *b, const char *name, uint32_t client,
+                                  const char *client_id, struct bus__group_ref *ref,
+                                  uint32_t *member)
+{
+    int r = bus_group_name_check(name);
+    if (r < 0)
+        return r;
+    if ((r = bus__ctl_lock(b)) < 0)
+        return r;
+    struct bus__group_entry *g = NULL, *free_g = NULL;
+    for (uint32_t i = 0; i < b->ctl->max_groups && !g; i++) {
+        struct bus__group_entry *e = &b->groups[i];
+        if (atomic_load_explicit(&e->state, memory_order_relaxed) == BUS__GROUP_ACTIVE) {
+            if (strncmp(e->name, name, sizeof e->name) == 0)
+                g = e;
+        } else if (!free_g) {
+            free_g = e;
+        }
+    }
+    if (!g) {
+        if (!free_g) {
+            bus__ctl_unlock(b);
+            return -EUSERS;
+        }
+        g = free_g;
+        memset(g->name, 0, sizeof g->name);
+        strcpy(g->name, name);
+        g->created_ns = (uint64_t)bus__real_ns();
+        for (uint32_t i = 0; i < BUS_MAX_MEMBERS; i++)
+            atomic_store_explicit(&g->members[i].pid, 0, memory_order_relaxed);
+        atomic_store_explicit(&g->generation, 0, memory_order_relaxed);
+        atomic_store_explicit(&g->incarnation,
+                              atomic_fetch_add_explicit(&b->ctl->next_incarnation, 1, memory_order_relaxed),
+                              memory_order_relaxed);
+        /* R5: release; pairs with A5: the entry is complete. */
+        atomic_store_explicit(&g->state, BUS__GROUP_ACTIVE, memory_order_release);
+    }
+    struct bus__self me = bus__self();
+    r = -EUSERS;
+    for (uint32_t i = 0; i < BUS_MAX_MEMBERS; i++) {
+        struct bus__member *m = &g->members[i];
+        if (!bus__slot_claim(&m->pid, &m->starttime, me))
+            continue;
+        atomic_store_explicit(&m->client, client, memory_order_relaxed);
+        atomic_store_explicit(&m->partitions, 0, memory_order_relaxed);
+        memset(m->client_id, 0, sizeof m->client_id);
+        if (client_id)
+            strncpy(m->client_id, client_id, sizeof m->client_id - 1);
+        atomic_fetch_add_explicit(&g->generation, 1, memory_order_relaxed);
+        ref->idx = (uint32_t)(g - b->groups);
+        ref->incarnation = atomic_load_explicit(&g->incarnation, memory_order_relaxed);
+        *member = i;
+        r = 0;
+        break;
+    }
+    bus__ctl_unlock(b);
+    return r;
+}
+
+static inline void bus__group_leave(bus_t *b, const struct bus__group_ref *ref, uint32_t member)
+{
+    struct bus__group_entry *g = &b->groups[ref->idx];
+    if (bus__ctl_lock(b) < 0)
+        return;
+    if (atomic_load_explicit(&g->incarnation, memory_order_relaxed) == ref->incarnation) {
+        atomic_store_explicit(&g->members[member].pid, 0, memory_order_release);
+        atomic_fetch_add_explicit(&g->generation, 1, memory_order_relaxed);
+    }
+    bus__ctl_unlock(b);
+}
+
+/* Is this ring slot the live offset record of group `ref`? */
+static inline bool bus__gslot_is(struct bus__gslot *s, const struct bus__group_ref *ref)
+{
+    /* acquire: pairs with the release of `group` when the slot was set up. */
+    return atomic_load_explicit(&s->group, memory_order_acquire) == ref->idx + 1 &&
+           atomic_load_explicit(&s->incarnation, memory_order_relaxed) == ref->incarnation;
+}
+
+/* The group slot of `ref` in ring r, or NULL; with `create`, makes one (taking the
+ * admin mutex) from a free or stale slot.  -ENOSPC in *err if all are live. */
+static inline struct bus__gslot *bus__gslot_get(bus_t *b, struct bus__ring *r,
+                                                const struct bus__group_ref *ref, bool create,
+                                                int *err)
+{
+    *err = 0;
+    for (uint32_t i = 0; i < BUS__GSLOTS; i++)
+        if (bus__gslot_is(&r->gslots[i], ref))
+            return &r->gslots[i];
+    if (!create)
+        return NULL;
+    if ((*err = bus__ctl_lock(b)) < 0)
+        return NULL;
+    struct bus__gslot *found = NULL, *spare = NULL;
+    for (uint32_t i = 0; i < BUS__GSLOTS && !found; i++) {
+        struct bus__gslot *s = &r->gslots[i];
+        uint32_t gi = atomic_load_explicit(&s->group, memory_order_relaxed);
+        if (bus__gslot_is(s, ref))
+            found = s;
+        else if (!spare &&
+                 (gi == 0 || gi > b->ctl->max_groups ||
+                  atomic_load_explicit(&b->groups[gi - 1].state, memory_order_relaxed) != BUS__GROUP_ACTIVE ||
+                  atomic_load_explicit(&b->groups[gi - 1].incarnation, memory_order_relaxed) !=
+                      atomic_load_explicit(&s->incarnation, memory_order_relaxed)))
+            spare = s; /* free, or left by a deleted group */
+    }
+    if (!found && spare) {
+        atomic_store_explicit(&spare->group, 0, memory_order_relaxed);
+        atomic_store_explicit(&spare->incarnation, ref->incarnation, memory_order_relaxed);
+        atomic_store_explicit(&spare->committed, -1, memory_order_relaxed);
+        atomic_store_explicit(&spare->commit_ns, 0, memory_order_relaxed);
+        atomic_store_explicit(&spare->owner_pid, 0, memory_order_relaxed);
+        /* release: pairs with the acquire in bus__gslot_is(). */
+        atomic_store_explicit(&spare->group, ref->idx + 1, memory_order_release);
+        found = spare;
+    }
+    bus__ctl_unlock(b);
+    if (!found)
+        *err = -ENOSPC;
+    return found;
+}
+
+static inline void bus__gslot_commit(struct bus__gslot *s, int64_t next_offset)
+{
+    atomic_store_explicit(&s->commit_ns, bus__real_ns(), memory_order_relaxed);
+    /* release: a reader of the offset (a restarting member, describe) that acquires it
+     * also sees the commit time. */
+    atomic_store_explicit(&s->committed, next_offset, memory_order_release);
+}
+
+BUS_API int bus_group_list(bus_t *b, char (*names)[BUS_GROUP_NAME_MAX + 1], size_t max)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < b->ctl->max_groups; i++) {
+        struct bus__group_entry *g = &b->groups[i];
+        if (atomic_load_explicit(&g->state, memory_order_acquire) != BUS__GROUP_ACTIVE) /* A5 */
+            continue;
+        if (n < max && names) {
+            memcpy(names[n], g->name, BUS_GROUP_NAME_MAX);
+            names[n][BUS_GROUP_NAME_MAX] = '\0';
+        }
+        n++;
+    }
+    return (int)n;
+}
+
+/* Calls fn for every partition of every topic with its ring mapped. */
+static inline int bus__each_partition(bus_t *b, const char *only_topic,
+                                      int (*fn)(struct bus__topic_ref *, int32_t, struct bus__ring *, void *),
+                                      void *arg)
+{
+    struct bus__topic_ref t;
+    for (uint32_t i = 0; i < b->ctl->max_topics; i++) {
+        if (!bus__topic_read(&b->topics[i], &t) || (only_topic && strcmp(t.name, only_topic) != 0))
+            continue;
+        for (int32_t p = 0; p < t.partitions && p < BUS_MAX_PARTITIONS; p++) {
+            struct bus__ring ring;
+            if (bus__ring_map(b, &t, p, &ring) < 0)
+                continue; /* deleted meanwhile, or damaged: describe what we can */
+            int r = fn(&t, p, &ring, arg);
+            bus__ring_unmap(&ring);
+            if (r < 0)
+                return r;
+        }
+    }
+    return 0;
+}
+
+struct bus__describe {
+    const struct bus__group_ref *ref;
+    bus_group_partition_t *parts;
+    size_t max, n;
+};
+
+static inline int bus__describe_one(struct bus__topic_ref *t, int32_t p, struct bus__ring *r, void *arg)
+{
+    struct bus__describe *d = (struct bus__describe *)arg;
+    for (uint32_t i = 0; i < BUS__GSLOTS; i++) {
+        struct bus__gslot *s = &r->gslots[i];
+        if (!bus__gslot_is(s, d->ref))
+            continue;
+        if (d->n < d->max) {
+            bus_group_partition_t *row = &d->parts[d->n];
+            uint64_t tp;
+            int64_t end;
+            bus__ring_tail(r, &tp, &end);
+            memset(row, 0, sizeof *row);
+            strcpy(row->topic, t->name);
+            row->partition = p;
+            row->committed = atomic_load_explicit(&s->committed, memory_order_acquire);
+            row->commit_ns = atomic_load_explicit(&s->commit_ns, memory_order_relaxed);
+            row->end_offset = end;
+            row->lag = row->committed >= 0 ? end - row->committed : -1;
+            uint32_t owner = atomic_load_explicit(&s->owner_pid, memory_order_relaxed);
+            row->owner_pid = owner && bus__proc_alive(owner, 0) ? (int32_t)owner : 0;
+        }
+        d->n++;
+        break;
+    }
+    return 0;
+}
+
+BUS_API int bus_group_describe(bus_t *b, const char *group, bus_group_info_t *info,
+                               bus_group_partition_t *parts, size_t max)
+{
+    int r = bus_group_name_check(group);
+    struct bus__group_ref ref;
+    if (r < 0 || (r = bus__group_find(b, group, &ref)) < 0)
+        return r;
+    struct bus__group_entry *g = &b->groups[ref.idx];
+    memset(info, 0, sizeof *info);
+    memcpy(info->name, g->name, BUS_GROUP_NAME_MAX);
+    info->generation = atomic_load_explicit(&g->generation, memory_order_relaxed);
+    for (uint32_t i = 0; i < BUS_MAX_MEMBERS; i++) {
+        struct bus__member *m = &g->members[i];
+        if (!bus__member_alive(m))
+            continue;
+        bus_group_member_t *o = &info->members[info->member_count++];
+        o->pid = (int32_t)atomic_load_explicit(&m->pid, memory_order_relaxed);
+        memcpy(o->client_id, m->client_id, sizeof o->client_id - 1);
+        o->partitions = atomic_load_explicit(&m->partitions, memory_order_relaxed);
+    }
+    info->state = info->member_count ? BUS_GROUP_STABLE : BUS_GROUP_EMPTY;
+    struct bus__describe d = {&ref, parts, parts ? max : 0, 0};
+    if ((r = bus__each_partition(b, NULL, bus__describe_one, &d)) < 0)
+        return r;
+    return (int)d.n;
+}
+
+/* Admin changes to a group's offsets need it to have no live member (as Kafka).
+ * Called with the admin mutex held, so nobody joins meanwhile. */
+static inline int bus__group_idle(bus_t *b, const char *group, struct bus__group_ref *ref)
+{
+    int r = bus__group_find(b, group, ref);
+    if (r < 0)
+        return r;
+    return bus__group_live_members(&b->groups[ref->idx]) ? -EBUSY : 0;
+}
+
+BUS_API int bus_group_reset_offsets(bus_t *b, const char *group, const char *topic,
+                                    int32_t partition, int64_t offset)
+{
+    int r = bus_group_name_check(group);
+    if (r < 0 || (r = bus_topic_name_check(topic)) < 0)
+        return r;
+    if (offset < 0 && offset != BUS_OFFSET_BEGINNING && offset != BUS_OFFSET_END)
+        return BUS_EOFFSET;
+    struct bus__topic_ref t;
+    if ((r = bus__topic_find(b, topic, &t)) < 0)
+        return r;
+    if (partition < -1 || partition >= t.partitions)
+        return BUS_ENOPART;
+    struct bus__group_ref ref;
+    if ((r = bus__ctl_lock(b)) < 0)
+        return r;
+    r = bus__group_idle(b, group, &ref);
+    bus__ctl_unlock(b);
+    if (r < 0)
+        return r;
+    /* Validate every target first, so that a bad offset changes nothing. */
+    int32_t lo = partition < 0 ? 0 : partition, hi = partition < 0 ? t.partitions : partition + 1;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int32_t p = lo; p < hi; p++) {
+            struct bus__ring ring;
+            if ((r = bus__ring_map(b, &t, p, &ring)) < 0)
+                return r;
+            uint64_t tp, op;
+            int64_t end, oldest, target = offset;
+            bus__ring_tail(&ring, &tp, &end);
+            bus__ring_oldest(&ring, &op, &oldest);
+            if (offset == BUS_OFFSET_BEGINNING)
+                target = oldest;
+            else if (offset == BUS_OFFSET_END)
+                target = end;
+            if (target < oldest || target > end)
+                r = BUS_EOFFSET;
+            else if (pass == 1) {
+                struct bus__gslot *s = bus__gslot_get(b, &ring, &ref, true, &r);
+                if (s)
+                    bus__gslot_commit(s, target);
+            }
+            bus__ring_unmap(&ring);
+            if (r < 0)
+                return r;
+        }
+    }
+    return 0;
+}
+
+static inline int bus__gslot_drop(struct bus__topic_ref *t, int32_t p, struct bus__ring *r, void *arg)
+{
+    (void)t, (void)p;
+    const struct bus__group_ref *ref = (const struct bus__group_ref *)arg;
+    for (uint32_t i = 0; i < BUS__GSLOTS; i++)
+        if (bus__gslot_is(&r->gslots[i], ref))
+            atomic_store_explicit(&r->gslots[i].group, 0, memory_order_release);
+    return 0;
+}
+
+BUS_API int bus_group_delete(bus_t *b, const char *group)
+{
+    int r = bus_group_name_check(group);
+    struct bus__group_ref ref;
+    if (r < 0 || (r = bus__ctl_lock(b)) < 0)
+        return r;
+    if ((r = bus__group_idle(b, group, &ref)) == 0) {
+        /* Free its slots now; a slot missed (a ring being created) is stale anyway:
+         * the incarnation never comes back. */
+        bus__each_partition(b, NULL, bus__gslot_drop, &ref);
+        atomic_store_explicit(&b->groups[ref.idx].state, BUS__GROUP_FREE, memory_order_release);
+    }
+    bus__ctl_unlock(b);
+    return r;
+}
+
+#endif /* BUS_GROUP_H */
