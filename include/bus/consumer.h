@@ -448,7 +448,7 @@ static inline int bus__cpart_read(bus_consumer_t *c, struct bus__cpart *cp, bus_
             bus_record_t *rec = &out[n];
             if ((err = bus__rec_decode(src, len, rec)) < 0)
                 break;
-            if (c->cfg.check_crc && bus__rec_crc(src, next) != src->crc) {
+            if (c->cfg.check_crc && bus__rec_crc(src, next, len) != src->crc) {
                 err = BUS_ECORRUPT;
                 break;
             }

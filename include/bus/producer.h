@@ -204,7 +204,11 @@ BUS_API int bus_send_batch(bus_producer_t *p, const bus_record_t *recs, size_t n
         while (i < m) {
             size_t j = i;
             uint64_t bytes = 0;
+            /* one claim: at most half the ring, and its length must fit the u32 of a
+             * claim (and of a SKIP a reaper may write over it) */
             uint64_t cap = p->part[parts[i]].r.cap / 2;
+            if (cap > ((uint64_t)1 << 30))
+                cap = (uint64_t)1 << 30;
             while (j < m && parts[j] == parts[i] && bytes + bus__align8(lens[j]) <= cap) {
                 bytes += bus__align8(lens[j]);
                 j++;
@@ -271,7 +275,7 @@ static inline int bus__reservation_end(bus_producer_t *p, bus_reservation_t *res
     struct bus__ppart *pp = &p->part[res->partition];
     struct bus__rec *h = bus__ring_rec(&pp->r, res->bus__pos);
     if (commit) {
-        h->crc = bus__rec_crc(h, res->offset);
+        h->crc = bus__rec_crc(h, res->offset, res->bus__len);
     } else {
         h->flags = BUS__REC_SKIP;
         h->key_len = 1;

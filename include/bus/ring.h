@@ -623,15 +623,16 @@ static inline int bus__ring_reserve(struct bus__ring *r, struct bus__pslot *slot
     }
 }
 
-/* The CRC of a record whose header and body are written. */
-static inline uint32_t bus__rec_crc(const struct bus__rec *h, int64_t off)
+/* The CRC of a record whose header and body are written, `len` bytes long: the
+ * length the caller bounds-checked, never one re-read from (shared) memory. */
+static inline uint32_t bus__rec_crc(const struct bus__rec *h, int64_t off, uint32_t len)
 {
     unsigned char pre[12];
     uint64_t o = (uint64_t)off;
     memcpy(pre, &o, 8); /* x86-64: already little-endian */
-    memcpy(pre + 8, &h->len, 4);
+    memcpy(pre + 8, &len, 4);
     uint32_t c = bus__crc32c(0, pre, sizeof pre);
-    return bus__crc32c(c, (const unsigned char *)h + 16, h->len - 16);
+    return bus__crc32c(c, (const unsigned char *)h + 16, len - 16);
 }
 
 /* Encoded size of a record's headers; -EINVAL if a name or count is too long. */
