@@ -20,7 +20,6 @@ struct bus__cpart {
     struct bus__ring r;
     struct bus__rslot *slot;
     struct bus__gslot *gslot; /* the group's committed offset here; NULL without a group */
-    int64_t committed;   /* what this consumer last committed there */
     const char *topic;   /* owned by bus_consumer.topics */
     int32_t partition;
     uint64_t pos;        /* next byte to read */
@@ -30,6 +29,7 @@ struct bus__cpart {
     uint64_t stall_pos;  /* where it last found a reserved, uncommitted record */
     int64_t stall_since, last_reap;
     int orphan;          /* checks that found no claim covering stall_pos */
+    struct bus__self me; /* this process, for the group slot's holder list */
     int err;             /* sticky: BUS_ELAPPED, BUS_ECORRUPT, BUS_EDELETED until a seek */
     bool stalled;
 };
@@ -127,12 +127,12 @@ static inline int64_t bus__cpart_position(const struct bus__cpart *cp)
     return cp->next > cp->skip_until ? cp->next : cp->skip_until;
 }
 
+/* Always stores, even an unchanged position: another member of the group may have
+ * committed something else meanwhile. */
 static inline void bus__cpart_commit(struct bus__cpart *cp, int64_t next_offset)
 {
-    if (cp->gslot && next_offset != cp->committed) {
+    if (cp->gslot)
         bus__gslot_commit(cp->gslot, next_offset);
-        cp->committed = next_offset;
-    }
 }
 
 static inline void bus__commit_all(bus_consumer_t *c)
@@ -214,7 +214,7 @@ static inline int bus__cpart_place(struct bus__cpart *cp, int64_t want)
 static inline void bus__cpart_release(struct bus__cpart *cp)
 {
     if (cp->gslot)
-        atomic_store_explicit(&cp->gslot->owner_pid, 0, memory_order_relaxed);
+        bus__gslot_unhold(cp->gslot, cp->me);
     if (cp->slot)
         bus__ring_reader_close(&cp->r, cp->slot);
     bus__ring_unmap(&cp->r);
@@ -261,14 +261,14 @@ BUS_API int bus_assign(bus_consumer_t *c, const char *topic, const int32_t *part
         }
         /* Start at the group's committed offset; without one (or if the ring no longer
          * holds it), where auto_offset_reset says. */
-        cp->committed = -1;
         r = BUS_EOFFSET;
+        cp->me = c->me;
         if (c->grouped) {
-            cp->gslot = bus__gslot_get(c->bus, &cp->r, &c->group, true, &r);
+            cp->gslot = bus__gslot_get(c->bus, &cp->r, &c->group, &r);
             if (cp->gslot) {
-                atomic_store_explicit(&cp->gslot->owner_pid, c->me.pid, memory_order_relaxed);
-                cp->committed = atomic_load_explicit(&cp->gslot->committed, memory_order_acquire);
-                r = cp->committed >= 0 ? bus__cpart_place(cp, cp->committed) : BUS_EOFFSET;
+                bus__gslot_hold(cp->gslot, c->me);
+                int64_t committed = atomic_load_explicit(&cp->gslot->committed, memory_order_acquire);
+                r = committed >= 0 ? bus__cpart_place(cp, committed) : BUS_EOFFSET;
             }
         }
         if (r == BUS_EOFFSET && c->cfg.auto_offset_reset != BUS_OFFSET_RESET_NONE)
@@ -734,7 +734,8 @@ BUS_API int bus_commit_offset(bus_consumer_t *c, const char *topic, int32_t part
     bus__ring_tail(&cp->r, &tp, &end);
     if (next_offset < 0 || next_offset > end)
         return BUS_EOFFSET;
-    cp->committed = -2; /* force the store */
+    if (atomic_load_explicit(&cp->r.hdr->state, memory_order_relaxed) == BUS__RING_DELETED)
+        return BUS_EDELETED;
     bus__cpart_commit(cp, next_offset);
     return 0;
 }
@@ -747,7 +748,8 @@ BUS_API int bus_committed(bus_consumer_t *c, const char *topic, int32_t partitio
     if (r < 0)
         return r;
     struct bus__cpart *cp = bus__cpart_find(c, topic, partition);
-    if (cp && cp->gslot) {
+    if (cp && cp->gslot &&
+        atomic_load_explicit(&cp->r.hdr->state, memory_order_relaxed) != BUS__RING_DELETED) {
         *next_offset = atomic_load_explicit(&cp->gslot->committed, memory_order_acquire);
         return 0;
     }
@@ -759,7 +761,7 @@ BUS_API int bus_committed(bus_consumer_t *c, const char *topic, int32_t partitio
     struct bus__ring ring;
     if ((r = bus__ring_map(c->bus, &t, partition, &ring)) < 0)
         return r;
-    struct bus__gslot *s = bus__gslot_get(c->bus, &ring, &c->group, false, &r);
+    struct bus__gslot *s = bus__gslot_find(&ring, &c->group);
     *next_offset = s ? atomic_load_explicit(&s->committed, memory_order_acquire) : -1;
     bus__ring_unmap(&ring);
     return 0;

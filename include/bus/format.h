@@ -120,19 +120,23 @@ _Static_assert(sizeof(struct bus__rslot) == BUS__LINE, "reader slot is one line 
 /* ---- group slots: one per consumer group with a committed offset here ----
  * Committed offsets live beside the data they point into: deleting the topic drops
  * them, and describing a partition finds every group's offset in one place. */
+#define BUS__HOLDERS 4
 struct bus__gslot {
     _Atomic uint32_t group;       /* admin (under the mutex): group table index + 1, 0 free */
-    _Atomic uint32_t owner_pid;   /* the member that has it assigned, 0 none (describe) */
+    uint32_t pad0;
     _Atomic uint64_t incarnation; /* admin: the group's incarnation; another means stale */
     _Atomic int64_t committed;    /* members, release: next offset to read; -1 none */
     _Atomic int64_t commit_ns;    /* members: CLOCK_REALTIME of the last commit */
-    char pad[BUS__LINE / 2 - 32];
+    struct {                      /* members holding the partition (CAS from 0), for
+                                     describe: pid and the low 32 bits of its start time */
+        _Atomic uint32_t pid;
+        _Atomic uint32_t start;
+    } holders[BUS__HOLDERS];
 };
 _Static_assert(sizeof(struct bus__gslot) == 64, "group slot is one line");
 
 #define BUS__PSLOTS 64   /* producer handles per partition */
 #define BUS__RSLOTS 128  /* consumer positions per partition */
-#define BUS__GSLOTS 64   /* groups with committed offsets per partition */
 #define BUS__INDEX_SHIFT 5 /* one index entry every 32 offsets */
 #define BUS__MIN_RING ((uint64_t)64 << 10)
 #define BUS__MAX_RING ((uint64_t)1 << 40)
@@ -159,7 +163,7 @@ struct bus__ring_hdr {
     int64_t base_offset;       /* offset of the first record at pos 0 */
     uint64_t topic_incarnation; /* matches the topic table entry */
     uint64_t gslots_off;       /* file offset of group slots */
-    uint32_t gslots;
+    uint32_t gslots;           /* one per group table entry of the bus (max_groups) */
     uint32_t pad3a;
     char pad1[256 - 168];
     char topic[256];           /* NUL-terminated, for tools reading a lone file */
@@ -269,7 +273,7 @@ _Static_assert(sizeof(struct bus__ctl_hdr) <= BUS__PAGE, "control header fits a 
      ((uint64_t)sizeof(struct bus__ctl_hdr) << 36) ^ ((uint64_t)sizeof(pthread_mutex_t) << 28) ^ \
      ((uint64_t)sizeof(struct bus__topic_entry) << 16) ^ ((uint64_t)sizeof(struct bus__rec) << 8) ^ \
      (uint64_t)sizeof(struct bus__pslot) ^ ((uint64_t)sizeof(struct bus__rslot) << 4) ^            \
-     ((uint64_t)sizeof(struct bus__group_entry) << 40) ^ ((uint64_t)BUS__GSLOTS << 12) ^          \
+     ((uint64_t)sizeof(struct bus__group_entry) << 40) ^ ((uint64_t)sizeof(struct bus__gslot) << 12) ^ \
      ((uint64_t)BUS__PSLOTS << 20) ^ ((uint64_t)BUS__RSLOTS << 24) ^ ((uint64_t)BUS__INDEX_SHIFT << 56))
 
 /* splitmix64's finaliser: a bijection on 64 bits. */

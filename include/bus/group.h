@@ -144,47 +144,101 @@ static inline bool bus__gslot_is(struct bus__gslot *s, const struct bus__group_r
            atomic_load_explicit(&s->incarnation, memory_order_relaxed) == ref->incarnation;
 }
 
-/* The group slot of `ref` in ring r, or NULL; with `create`, makes one (taking the
- * admin mutex) from a free or stale slot.  -ENOSPC in *err if all are live. */
-static inline struct bus__gslot *bus__gslot_get(bus_t *b, struct bus__ring *r,
-                                                const struct bus__group_ref *ref, bool create,
-                                                int *err)
+/* The group slot of `ref` in ring r, or NULL. */
+static inline struct bus__gslot *bus__gslot_find(struct bus__ring *r, const struct bus__group_ref *ref)
 {
-    *err = 0;
-    for (uint32_t i = 0; i < BUS__GSLOTS; i++)
+    for (uint32_t i = 0; i < r->ngslots; i++)
         if (bus__gslot_is(&r->gslots[i], ref))
             return &r->gslots[i];
-    if (!create)
-        return NULL;
-    if ((*err = bus__ctl_lock(b)) < 0)
-        return NULL;
-    struct bus__gslot *found = NULL, *spare = NULL;
-    for (uint32_t i = 0; i < BUS__GSLOTS && !found; i++) {
+    return NULL;
+}
+
+/* Finds or makes the slot of `ref`, from a free one or one left by a deleted group.
+ * The caller holds the admin mutex.  Every group fits: a ring has one slot per
+ * group table entry. */
+static inline struct bus__gslot *bus__gslot_make_locked(bus_t *b, struct bus__ring *r,
+                                                        const struct bus__group_ref *ref)
+{
+    struct bus__gslot *spare = NULL;
+    for (uint32_t i = 0; i < r->ngslots; i++) {
         struct bus__gslot *s = &r->gslots[i];
         uint32_t gi = atomic_load_explicit(&s->group, memory_order_relaxed);
         if (bus__gslot_is(s, ref))
-            found = s;
-        else if (!spare &&
-                 (gi == 0 || gi > b->ctl->max_groups ||
-                  atomic_load_explicit(&b->groups[gi - 1].state, memory_order_relaxed) != BUS__GROUP_ACTIVE ||
-                  atomic_load_explicit(&b->groups[gi - 1].incarnation, memory_order_relaxed) !=
-                      atomic_load_explicit(&s->incarnation, memory_order_relaxed)))
+            return s;
+        if (!spare &&
+            (gi == 0 || gi > b->ctl->max_groups ||
+             atomic_load_explicit(&b->groups[gi - 1].state, memory_order_relaxed) != BUS__GROUP_ACTIVE ||
+             atomic_load_explicit(&b->groups[gi - 1].incarnation, memory_order_relaxed) !=
+                 atomic_load_explicit(&s->incarnation, memory_order_relaxed)))
             spare = s; /* free, or left by a deleted group */
     }
-    if (!found && spare) {
-        atomic_store_explicit(&spare->group, 0, memory_order_relaxed);
-        atomic_store_explicit(&spare->incarnation, ref->incarnation, memory_order_relaxed);
-        atomic_store_explicit(&spare->committed, -1, memory_order_relaxed);
-        atomic_store_explicit(&spare->commit_ns, 0, memory_order_relaxed);
-        atomic_store_explicit(&spare->owner_pid, 0, memory_order_relaxed);
-        /* release: pairs with the acquire in bus__gslot_is(). */
-        atomic_store_explicit(&spare->group, ref->idx + 1, memory_order_release);
-        found = spare;
-    }
+    if (!spare)
+        return NULL;
+    atomic_store_explicit(&spare->group, 0, memory_order_relaxed);
+    atomic_store_explicit(&spare->incarnation, ref->incarnation, memory_order_relaxed);
+    atomic_store_explicit(&spare->committed, -1, memory_order_relaxed);
+    atomic_store_explicit(&spare->commit_ns, 0, memory_order_relaxed);
+    for (uint32_t k = 0; k < BUS__HOLDERS; k++)
+        atomic_store_explicit(&spare->holders[k].pid, 0, memory_order_relaxed);
+    /* release: pairs with the acquire in bus__gslot_is(). */
+    atomic_store_explicit(&spare->group, ref->idx + 1, memory_order_release);
+    return spare;
+}
+
+/* bus__gslot_find, else make one under the admin mutex.  Errors in *err. */
+static inline struct bus__gslot *bus__gslot_get(bus_t *b, struct bus__ring *r,
+                                                const struct bus__group_ref *ref, int *err)
+{
+    struct bus__gslot *s = bus__gslot_find(r, ref);
+    *err = 0;
+    if (s || (*err = bus__ctl_lock(b)) < 0)
+        return s;
+    s = bus__gslot_make_locked(b, r, ref);
     bus__ctl_unlock(b);
-    if (!found)
-        *err = -ENOSPC;
-    return found;
+    if (!s)
+        *err = -ENOSPC; /* only if the ring predates a larger group table */
+    return s;
+}
+
+/* Records (for describe) that process `me` holds the partition; best effort: a
+ * slot remembers BUS__HOLDERS holders. */
+static inline void bus__gslot_hold(struct bus__gslot *s, struct bus__self me)
+{
+    for (uint32_t k = 0; k < BUS__HOLDERS; k++) {
+        /* one entry per consumer, also several of one process: each unholds its own */
+        uint32_t pid = atomic_load_explicit(&s->holders[k].pid, memory_order_relaxed);
+        if (pid && bus__proc_alive(pid, 0))
+            continue;
+        /* relaxed: informational; the CAS only keeps two holders off one entry */
+        if (atomic_compare_exchange_strong_explicit(&s->holders[k].pid, &pid, me.pid,
+                                                    memory_order_relaxed, memory_order_relaxed)) {
+            atomic_store_explicit(&s->holders[k].start, (uint32_t)me.starttime, memory_order_relaxed);
+            return;
+        }
+    }
+}
+
+static inline void bus__gslot_unhold(struct bus__gslot *s, struct bus__self me)
+{
+    for (uint32_t k = 0; k < BUS__HOLDERS; k++) {
+        uint32_t pid = me.pid;
+        if (atomic_compare_exchange_strong_explicit(&s->holders[k].pid, &pid, 0,
+                                                    memory_order_relaxed, memory_order_relaxed))
+            return;
+    }
+}
+
+/* The first holder still alive (same pid and start time), or 0. */
+static inline int32_t bus__gslot_owner(struct bus__gslot *s)
+{
+    for (uint32_t k = 0; k < BUS__HOLDERS; k++) {
+        uint32_t pid = atomic_load_explicit(&s->holders[k].pid, memory_order_relaxed);
+        if (pid && bus__proc_alive(pid, 0) &&
+            (uint32_t)bus__proc_starttime((pid_t)pid) ==
+                atomic_load_explicit(&s->holders[k].start, memory_order_relaxed))
+            return (int32_t)pid;
+    }
+    return 0;
 }
 
 static inline void bus__gslot_commit(struct bus__gslot *s, int64_t next_offset)
@@ -242,10 +296,12 @@ struct bus__describe {
 static inline int bus__describe_one(struct bus__topic_ref *t, int32_t p, struct bus__ring *r, void *arg)
 {
     struct bus__describe *d = (struct bus__describe *)arg;
-    for (uint32_t i = 0; i < BUS__GSLOTS; i++) {
-        struct bus__gslot *s = &r->gslots[i];
-        if (!bus__gslot_is(s, d->ref))
-            continue;
+    struct bus__gslot *s = bus__gslot_find(r, d->ref);
+    if (s) {
+        int64_t committed = atomic_load_explicit(&s->committed, memory_order_acquire);
+        int32_t owner = bus__gslot_owner(s);
+        if (committed < 0 && !owner)
+            return 0; /* neither committed nor held: not the group's partition */
         if (d->n < d->max) {
             bus_group_partition_t *row = &d->parts[d->n];
             uint64_t tp;
@@ -254,15 +310,13 @@ static inline int bus__describe_one(struct bus__topic_ref *t, int32_t p, struct 
             memset(row, 0, sizeof *row);
             strcpy(row->topic, t->name);
             row->partition = p;
-            row->committed = atomic_load_explicit(&s->committed, memory_order_acquire);
+            row->committed = committed;
             row->commit_ns = atomic_load_explicit(&s->commit_ns, memory_order_relaxed);
             row->end_offset = end;
-            row->lag = row->committed >= 0 ? end - row->committed : -1;
-            uint32_t owner = atomic_load_explicit(&s->owner_pid, memory_order_relaxed);
-            row->owner_pid = owner && bus__proc_alive(owner, 0) ? (int32_t)owner : 0;
+            row->lag = committed >= 0 ? end - committed : -1;
+            row->owner_pid = owner;
         }
         d->n++;
-        break;
     }
     return 0;
 }
@@ -317,20 +371,18 @@ BUS_API int bus_group_reset_offsets(bus_t *b, const char *group, const char *top
         return r;
     if (partition < -1 || partition >= t.partitions)
         return BUS_ENOPART;
+    /* The mutex is held throughout: no member joins between the check and the writes. */
     struct bus__group_ref ref;
     if ((r = bus__ctl_lock(b)) < 0)
         return r;
     r = bus__group_idle(b, group, &ref);
-    bus__ctl_unlock(b);
-    if (r < 0)
-        return r;
     /* Validate every target first, so that a bad offset changes nothing. */
     int32_t lo = partition < 0 ? 0 : partition, hi = partition < 0 ? t.partitions : partition + 1;
-    for (int pass = 0; pass < 2; pass++) {
-        for (int32_t p = lo; p < hi; p++) {
+    for (int pass = 0; pass < 2 && r == 0; pass++) {
+        for (int32_t p = lo; p < hi && r == 0; p++) {
             struct bus__ring ring;
             if ((r = bus__ring_map(b, &t, p, &ring)) < 0)
-                return r;
+                break;
             uint64_t tp, op;
             int64_t end, oldest, target = offset;
             bus__ring_tail(&ring, &tp, &end);
@@ -339,26 +391,27 @@ BUS_API int bus_group_reset_offsets(bus_t *b, const char *group, const char *top
                 target = oldest;
             else if (offset == BUS_OFFSET_END)
                 target = end;
-            if (target < oldest || target > end)
+            if (target < oldest || target > end) {
                 r = BUS_EOFFSET;
-            else if (pass == 1) {
-                struct bus__gslot *s = bus__gslot_get(b, &ring, &ref, true, &r);
+            } else if (pass == 1) {
+                struct bus__gslot *s = bus__gslot_make_locked(b, &ring, &ref);
                 if (s)
                     bus__gslot_commit(s, target);
+                else
+                    r = -ENOSPC;
             }
             bus__ring_unmap(&ring);
-            if (r < 0)
-                return r;
         }
     }
-    return 0;
+    bus__ctl_unlock(b);
+    return r;
 }
 
 static inline int bus__gslot_drop(struct bus__topic_ref *t, int32_t p, struct bus__ring *r, void *arg)
 {
     (void)t, (void)p;
     const struct bus__group_ref *ref = (const struct bus__group_ref *)arg;
-    for (uint32_t i = 0; i < BUS__GSLOTS; i++)
+    for (uint32_t i = 0; i < r->ngslots; i++)
         if (bus__gslot_is(&r->gslots[i], ref))
             atomic_store_explicit(&r->gslots[i].group, 0, memory_order_release);
     return 0;

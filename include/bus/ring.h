@@ -89,6 +89,7 @@ struct bus__ring {
     struct bus__pslot *pslots;
     struct bus__rslot *rslots;
     struct bus__gslot *gslots;
+    uint32_t ngslots;
     struct bus__ient *index;
     uint64_t imask;
     uint32_t max_record;
@@ -109,13 +110,13 @@ struct bus__ring_geom {
     uint64_t index_entries, gslots_off, index_off, data_off, file_bytes;
 };
 
-static inline struct bus__ring_geom bus__ring_geometry(uint64_t cap)
+static inline struct bus__ring_geom bus__ring_geometry(uint64_t cap, uint32_t gslots)
 {
     struct bus__ring_geom g;
     g.index_entries = 2 * (cap >> BUS__WIN_SHIFT); /* twice the windows a ring spans */
     g.gslots_off = BUS__PAGE + (uint64_t)BUS__PSLOTS * sizeof(struct bus__pslot) +
                    (uint64_t)BUS__RSLOTS * sizeof(struct bus__rslot);
-    g.index_off = g.gslots_off + (uint64_t)BUS__GSLOTS * sizeof(struct bus__gslot);
+    g.index_off = bus__page_align(g.gslots_off + (uint64_t)gslots * sizeof(struct bus__gslot));
     g.data_off = bus__page_align(g.index_off + g.index_entries * sizeof(struct bus__ient));
     g.file_bytes = g.data_off + cap;
     return g;
@@ -135,7 +136,7 @@ static inline int bus__ring_create(bus_t *b, const struct bus__topic_entry *e, i
     }
     if (fd < 0)
         return -errno;
-    struct bus__ring_geom g = bus__ring_geometry(e->ring_bytes);
+    struct bus__ring_geom g = bus__ring_geometry(e->ring_bytes, b->ctl->max_groups);
     int r = 0;
     void *m = MAP_FAILED;
     if (fchmod(fd, b->mode) < 0 || ftruncate(fd, (off_t)g.file_bytes) < 0) {
@@ -160,7 +161,7 @@ static inline int bus__ring_create(bus_t *b, const struct bus__topic_entry *e, i
     h->rslots_off = BUS__PAGE + (uint64_t)BUS__PSLOTS * sizeof(struct bus__pslot);
     h->index_entries = (uint32_t)g.index_entries;
     h->gslots_off = g.gslots_off;
-    h->gslots = BUS__GSLOTS;
+    h->gslots = b->ctl->max_groups;
     h->index_shift = BUS__WIN_SHIFT;
     h->pslots = BUS__PSLOTS;
     h->rslots = BUS__RSLOTS;
@@ -219,13 +220,14 @@ static inline int bus__ring_map(bus_t *b, const struct bus__topic_ref *t, int32_
         return rc;
     struct bus__ring_hdr *h = (struct bus__ring_hdr *)m;
     uint64_t cap = h->data_bytes;
-    struct bus__ring_geom g = bus__ring_geometry(cap);
-    if (cap < BUS__MIN_RING || cap > BUS__MAX_RING || (cap & (cap - 1)) ||
+    uint32_t ngs = h->gslots;
+    struct bus__ring_geom g = bus__ring_geometry(cap, ngs);
+    if (ngs == 0 || ngs > 65536 || cap < BUS__MIN_RING || cap > BUS__MAX_RING || (cap & (cap - 1)) ||
         h->data_off != g.data_off || h->index_off != g.index_off ||
         h->index_entries != g.index_entries || h->index_shift != BUS__WIN_SHIFT ||
         h->pslots_off != BUS__PAGE || h->pslots != BUS__PSLOTS || h->rslots != BUS__RSLOTS ||
         h->rslots_off != BUS__PAGE + (uint64_t)BUS__PSLOTS * sizeof(struct bus__pslot) ||
-        h->gslots_off != g.gslots_off || h->gslots != BUS__GSLOTS ||
+        h->gslots_off != g.gslots_off ||
         g.file_bytes != size || h->max_record_bytes < 64 || h->max_record_bytes > cap / 2 ||
         h->overflow > BUS_OVERFLOW_OVERWRITE) {
         munmap(m, size);
@@ -244,6 +246,7 @@ static inline int bus__ring_map(bus_t *b, const struct bus__topic_ref *t, int32_
     r->pslots = (struct bus__pslot *)(void *)((char *)m + h->pslots_off);
     r->rslots = (struct bus__rslot *)(void *)((char *)m + h->rslots_off);
     r->gslots = (struct bus__gslot *)(void *)((char *)m + h->gslots_off);
+    r->ngslots = ngs;
     r->index = (struct bus__ient *)(void *)((char *)m + h->index_off);
     r->imask = g.index_entries - 1;
     r->max_record = h->max_record_bytes;
