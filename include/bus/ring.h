@@ -577,8 +577,10 @@ static inline int bus__ring_reserve(struct bus__ring *r, struct bus__pslot *slot
     for (;;) {
         /* G1: see OVERFLOW; also carries the deleted state on the same line. */
         uint32_t gen = atomic_load_explicit(&r->hdr->readers_gen, memory_order_seq_cst);
-        if (atomic_load_explicit(&r->hdr->state, memory_order_relaxed) == BUS__RING_DELETED)
+        if (atomic_load_explicit(&r->hdr->state, memory_order_relaxed) == BUS__RING_DELETED) {
+            atomic_store_explicit(&slot->claim_pos, BUS__NO_CLAIM, memory_order_release);
             return BUS_EDELETED;
+        }
         uint64_t p = lo & ~BUS__TAIL_SLEEP;
         uint64_t idx = p & r->mask;
         uint64_t pad = idx + bytes > r->cap ? r->cap - idx : 0;
@@ -587,6 +589,9 @@ static inline int bus__ring_reserve(struct bus__ring *r, struct bus__pslot *slot
             lim->gen = gen;
             lim->limit = bus__ring_limit(r, slot, NULL);
             if (end > lim->limit) {
+                /* A claim left from a lost CAS would hold the others back while we
+                 * wait, or forever if we give up: withdraw it first. */
+                atomic_store_explicit(&slot->claim_pos, BUS__NO_CLAIM, memory_order_release);
                 int rc = bus__ring_wait_space(r, slot, lim, end, dl);
                 if (rc < 0)
                     return rc;
