@@ -389,6 +389,9 @@ typedef struct bus_consumer_config {
                                     consumer before its producer's liveness is checked
                                     (and again at this interval); default 50 */
     int spin_us;                 /* busy-poll this long before sleeping; default 20 */
+    int member_check_ms;         /* subscribed members check the others' pids this often
+                                  (from bus_poll); a dead member's partitions move then;
+                                  default 100 */
 } bus_consumer_config_t;
 
 /* Fills *cfg with the defaults documented at each field. */
@@ -401,8 +404,18 @@ BUS_API int bus_consumer_open(bus_consumer_t **c, bus_t *bus, const bus_consumer
  *   missing) until bus_consumer_close.  Errors also: BUS_EGROUPNAME, -EUSERS (group
  *   table or the group's member table full). */
 
-/* Joins the consumer's group and lets the group assign partitions of `topic`.
- * (Consumer groups are not served by this version: -ENOTSUP.) */
+/* Subscribes to `topic` (call once per topic, up to 8): the consumer's group assigns
+ * the partitions of its members' topics among its live subscribed members, by
+ * assignment_strategy (BUS_ASSIGN_RANGE, as Kafka's, or BUS_ASSIGN_ROUND_ROBIN).
+ * Assignment happens inside bus_poll, cooperatively: a member gives up only the
+ * partitions that move (committing first with auto_commit, on_revoked called before
+ * it lets go), and takes a partition only once its previous owner let go or died;
+ * within a group a partition has at most one owner at any instant.  A new owner
+ * starts at the committed offset, else auto_offset_reset.  Members that die are
+ * noticed by the others within member_check_ms.
+ * Errors: -EINVAL (no group_id, or the consumer used bus_assign), BUS_ETOPICNAME,
+ * -ENOENT, -ENOSPC (8 topics already), BUS_ESTRATEGY (the group's members use
+ * another strategy), -ENOTSUP (BUS_ASSIGN_COOPERATIVE_STICKY, not in this version). */
 BUS_API int bus_subscribe(bus_consumer_t *c, const char *topic);
 
 /* Assigns partitions of a topic to this consumer by hand (partitions NULL or n == 0:
@@ -410,6 +423,7 @@ BUS_API int bus_subscribe(bus_consumer_t *c, const char *topic);
  * partition again keeps its position.  Errors: BUS_ETOPICNAME, -ENOENT, BUS_ENOPART,
  * -EUSERS (the ring's reader slots are all taken), BUS_EOFFSET (reset NONE). */
 BUS_API int bus_assign(bus_consumer_t *c, const char *topic, const int32_t *partitions, size_t n);
+/*   (-EINVAL for a consumer that subscribed: the group assigns its partitions.) */
 
 /* Stops consuming partitions of a topic (NULL/0: all); frees their reader slots so
  * producers no longer wait for this consumer there. */

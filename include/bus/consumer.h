@@ -40,7 +40,21 @@ struct bus_consumer {
     char *group_id, *client_id;
     int client; /* index of its doorbell in the control segment */
     bool grouped;
+    bool manual;                 /* used bus_assign: may not subscribe */
     struct bus__group_ref group; /* its group, when grouped */
+    /* subscription (group-managed partitions) */
+    uint32_t nsubs;
+    struct bus__sub {
+        struct bus__topic_ref t;
+        const char *name;        /* owned by topics */
+        struct bus__ring *rings; /* every partition mapped, for the group slots */
+    } subs[BUS__MAX_SUBS];
+    uint64_t member_id;
+    uint32_t seen_gen;           /* assignment generation acted on */
+    bool pending;                /* a partition assigned to it is still owned by another */
+    int64_t next_check;          /* CLOCK_MONOTONIC_COARSE ns of the next liveness sweep */
+    bus_topic_partition_t *moved; /* partitions named to a rebalance callback */
+    size_t moved_cap;
     uint32_t member;             /* its member slot in the group */
     int64_t next_autocommit;     /* CLOCK_MONOTONIC_COARSE ns */
     struct bus__self me;
@@ -64,6 +78,7 @@ BUS_API void bus_consumer_config_init(bus_consumer_config_t *cfg)
     cfg->assignment_strategy = BUS_ASSIGN_RANGE;
     cfg->dead_producer_ms = 50;
     cfg->spin_us = 20;
+    cfg->member_check_ms = 100;
 }
 
 BUS_API int bus_consumer_open(bus_consumer_t **out, bus_t *b, const bus_consumer_config_t *cfg)
@@ -77,7 +92,7 @@ BUS_API int bus_consumer_open(bus_consumer_t **out, bus_t *b, const bus_consumer
     if (cfg->auto_offset_reset < BUS_OFFSET_RESET_LATEST || cfg->auto_offset_reset > BUS_OFFSET_RESET_NONE ||
         cfg->assignment_strategy < BUS_ASSIGN_RANGE ||
         cfg->assignment_strategy > BUS_ASSIGN_COOPERATIVE_STICKY || cfg->dead_producer_ms < 1 ||
-        cfg->spin_us < 0 || cfg->auto_commit_interval_ms < 0)
+        cfg->spin_us < 0 || cfg->auto_commit_interval_ms < 0 || cfg->member_check_ms < 1)
         return -EINVAL;
     bus_consumer_t *c = (bus_consumer_t *)calloc(1, sizeof *c);
     if (!c)
@@ -220,8 +235,88 @@ static inline void bus__cpart_release(struct bus__cpart *cp)
     bus__ring_unmap(&cp->r);
 }
 
+/* Adds partition p of topic t (name owned by c->topics) to the consumer, starting at
+ * the group's committed offset, else where auto_offset_reset says. */
+static inline int bus__cpart_add(bus_consumer_t *c, const struct bus__topic_ref *t, const char *name,
+                                 int32_t p)
+{
+    int r;
+    if (c->nparts == c->parts_cap) {
+        size_t cap = c->parts_cap ? 2 * c->parts_cap : 8;
+        struct bus__cpart *np = (struct bus__cpart *)realloc(c->parts, cap * sizeof *np);
+        if (!np)
+            return -ENOMEM;
+        c->parts = np;
+        c->parts_cap = cap;
+    }
+    struct bus__cpart *cp = &c->parts[c->nparts];
+    memset(cp, 0, sizeof *cp);
+    cp->topic = name;
+    cp->partition = p;
+    if ((r = bus__ring_map(c->bus, t, p, &cp->r)) < 0)
+        return r;
+    if ((r = bus__ring_reader_open(&cp->r, (uint32_t)c->client, c->me, &cp->slot)) < 0) {
+        bus__ring_unmap(&cp->r);
+        return r;
+    }
+    r = BUS_EOFFSET;
+    cp->me = c->me;
+    if (c->grouped) {
+        cp->gslot = bus__gslot_get(c->bus, &cp->r, &c->group, &r);
+        if (cp->gslot) {
+            bus__gslot_hold(cp->gslot, c->me);
+            int64_t committed = atomic_load_explicit(&cp->gslot->committed, memory_order_acquire);
+            r = committed >= 0 ? bus__cpart_place(cp, committed) : BUS_EOFFSET;
+        }
+    }
+    if (r == BUS_EOFFSET && c->cfg.auto_offset_reset != BUS_OFFSET_RESET_NONE)
+        r = bus__cpart_place(cp, c->cfg.auto_offset_reset == BUS_OFFSET_RESET_EARLIEST
+                                     ? BUS_OFFSET_BEGINNING
+                                     : BUS_OFFSET_END);
+    if (r == 0 && cp->r.overflow == BUS_OVERFLOW_OVERWRITE) {
+        size_t need = 2 * (size_t)cp->r.max_record;
+        if (need < ((size_t)1 << 20))
+            need = (size_t)1 << 20;
+        if (c->copy_cap < need) {
+            unsigned char *nb = (unsigned char *)realloc(c->copy, need);
+            if (!nb)
+                r = -ENOMEM;
+            else {
+                c->copy = nb;
+                c->copy_cap = need;
+            }
+        }
+    }
+    if (r < 0) {
+        bus__cpart_release(cp);
+        return r;
+    }
+    c->nparts++;
+    if (c->grouped)
+        atomic_fetch_add_explicit(&c->bus->groups[c->group.idx].members[c->member].partitions, 1,
+                                  memory_order_relaxed); /* describe only */
+    return 0;
+}
+
+/* Drops parts[i] (committing first with auto_commit, as Kafka before letting go). */
+static inline void bus__cpart_drop(bus_consumer_t *c, size_t i, bool commit)
+{
+    struct bus__cpart *cp = &c->parts[i];
+    if (commit && c->cfg.auto_commit)
+        bus__cpart_commit(cp, bus__cpart_position(cp));
+    bus__cpart_release(cp);
+    c->parts[i] = c->parts[--c->nparts];
+    if (c->grouped)
+        atomic_fetch_sub_explicit(&c->bus->groups[c->group.idx].members[c->member].partitions, 1,
+                                  memory_order_relaxed);
+    if (c->nparts)
+        c->rr %= c->nparts;
+}
+
 BUS_API int bus_assign(bus_consumer_t *c, const char *topic, const int32_t *partitions, size_t n)
 {
+    if (c->nsubs)
+        return -EINVAL; /* its group assigns its partitions */
     int r = bus_topic_name_check(topic);
     if (r < 0)
         return r;
@@ -237,72 +332,21 @@ BUS_API int bus_assign(bus_consumer_t *c, const char *topic, const int32_t *part
     const char *name = bus__consumer_topic(c, topic);
     if (!name)
         return -ENOMEM;
+    c->manual = true;
     for (size_t i = 0; i < n; i++) {
         int32_t p = all ? (int32_t)i : partitions[i];
         if (bus__cpart_find(c, topic, p))
             continue; /* already assigned: keeps its position */
-        if (c->nparts == c->parts_cap) {
-            size_t cap = c->parts_cap ? 2 * c->parts_cap : 8;
-            struct bus__cpart *np = (struct bus__cpart *)realloc(c->parts, cap * sizeof *np);
-            if (!np)
-                return -ENOMEM;
-            c->parts = np;
-            c->parts_cap = cap;
-        }
-        struct bus__cpart *cp = &c->parts[c->nparts];
-        memset(cp, 0, sizeof *cp);
-        cp->topic = name;
-        cp->partition = p;
-        if ((r = bus__ring_map(c->bus, &t, p, &cp->r)) < 0)
+        if ((r = bus__cpart_add(c, &t, name, p)) < 0)
             return r;
-        if ((r = bus__ring_reader_open(&cp->r, (uint32_t)c->client, c->me, &cp->slot)) < 0) {
-            bus__ring_unmap(&cp->r);
-            return r;
-        }
-        /* Start at the group's committed offset; without one (or if the ring no longer
-         * holds it), where auto_offset_reset says. */
-        r = BUS_EOFFSET;
-        cp->me = c->me;
-        if (c->grouped) {
-            cp->gslot = bus__gslot_get(c->bus, &cp->r, &c->group, &r);
-            if (cp->gslot) {
-                bus__gslot_hold(cp->gslot, c->me);
-                int64_t committed = atomic_load_explicit(&cp->gslot->committed, memory_order_acquire);
-                r = committed >= 0 ? bus__cpart_place(cp, committed) : BUS_EOFFSET;
-            }
-        }
-        if (r == BUS_EOFFSET && c->cfg.auto_offset_reset != BUS_OFFSET_RESET_NONE)
-            r = bus__cpart_place(cp, c->cfg.auto_offset_reset == BUS_OFFSET_RESET_EARLIEST
-                                         ? BUS_OFFSET_BEGINNING
-                                         : BUS_OFFSET_END);
-        if (r < 0) {
-            bus__cpart_release(cp);
-            return r;
-        }
-        if (cp->r.overflow == BUS_OVERFLOW_OVERWRITE) {
-            size_t need = 2 * (size_t)cp->r.max_record;
-            if (need < ((size_t)1 << 20))
-                need = (size_t)1 << 20;
-            if (c->copy_cap < need) {
-                unsigned char *nb = (unsigned char *)realloc(c->copy, need);
-                if (!nb) {
-                    bus__cpart_release(cp);
-                    return -ENOMEM;
-                }
-                c->copy = nb;
-                c->copy_cap = need;
-            }
-        }
-        c->nparts++;
-        if (c->grouped)
-            atomic_fetch_add_explicit(&c->bus->groups[c->group.idx].members[c->member].partitions, 1,
-                                      memory_order_relaxed); /* describe only */
     }
     return 0;
 }
 
 BUS_API int bus_unassign(bus_consumer_t *c, const char *topic, const int32_t *partitions, size_t n)
 {
+    if (c->nsubs)
+        return -EINVAL; /* its group assigns its partitions */
     int r = bus_topic_name_check(topic);
     if (r < 0)
         return r;
@@ -319,14 +363,8 @@ BUS_API int bus_unassign(bus_consumer_t *c, const char *topic, const int32_t *pa
             i++;
             continue;
         }
-        if (c->cfg.auto_commit)
-            bus__cpart_commit(cp, bus__cpart_position(cp)); /* as Kafka, before letting go */
-        bus__cpart_release(cp);
-        c->parts[i] = c->parts[--c->nparts];
+        bus__cpart_drop(c, i, true);
         removed++;
-        if (c->grouped)
-            atomic_fetch_sub_explicit(&c->bus->groups[c->group.idx].members[c->member].partitions, 1,
-                                      memory_order_relaxed);
     }
     if (c->nparts)
         c->rr %= c->nparts;
@@ -619,6 +657,8 @@ static inline bool bus__check_stalls(bus_consumer_t *c, int64_t now, bool *stall
     return progress;
 }
 
+static inline int bus__rebalance(bus_consumer_t *c);
+
 BUS_API int bus_poll(bus_consumer_t *c, bus_record_t *records, size_t max, int timeout_ms)
 {
     if (!records || max == 0 || max > INT_MAX)
@@ -639,16 +679,37 @@ BUS_API int bus_poll(bus_consumer_t *c, bus_record_t *records, size_t max, int t
             c->next_autocommit = now + (int64_t)c->cfg.auto_commit_interval_ms * 1000000;
         }
     }
+    if (c->nsubs) {
+        int rr = bus__rebalance(c);
+        if (rr < 0)
+            return rr;
+    }
     for (size_t i = 0; i < c->nparts; i++)
         if (c->parts[i].err)
             return c->parts[i].err;
-    if (c->nparts == 0) {
+    if (c->nparts == 0 && !c->nsubs) {
         if (timeout_ms > 0)
             usleep((useconds_t)timeout_ms * 1000);
         return 0;
     }
     int64_t deadline = 0, spin_until = 0;
     for (;;) {
+        if (c->nsubs) {
+            int rr = bus__rebalance(c);
+            if (rr < 0)
+                return rr;
+        }
+        if (c->nparts == 0) { /* an idle member: wait for a rebalance or the timeout */
+            int64_t now0 = bus__mono_ns();
+            if (deadline == 0)
+                deadline = timeout_ms < 0 ? INT64_MAX : now0 + (int64_t)timeout_ms * 1000000;
+            if (timeout_ms == 0 || now0 >= deadline || !c->nsubs)
+                return 0;
+            uint32_t bell = atomic_load_explicit(&c->bus->clients[c->client].doorbell, memory_order_acquire);
+            int64_t wait = deadline - now0, cap = (int64_t)c->cfg.member_check_ms * 1000000;
+            bus__futex_wait(&c->bus->clients[c->client].doorbell, bell, wait < cap ? wait : cap);
+            continue;
+        }
         int n = bus__gather(c, records, max);
         if (n != 0) {
             if (n > 0) {
@@ -698,7 +759,8 @@ BUS_API int bus_poll(bus_consumer_t *c, bus_record_t *records, size_t max, int t
             } else {
                 /* an old stall (a stopped or dead producer): look again every 200 us;
                  * otherwise re-check topic state at least every second */
-                int64_t cap = stalled ? 200000 : 1000000000;
+                int64_t cap = stalled ? 200000 : c->nsubs ? (int64_t)c->cfg.member_check_ms * 1000000
+                                                           : 1000000000;
                 bus__futex_wait(&c->bus->clients[c->client].doorbell, bell, wait < cap ? wait : cap);
             }
         }
@@ -709,9 +771,187 @@ BUS_API int bus_poll(bus_consumer_t *c, bus_record_t *records, size_t max, int t
 
 BUS_API int bus_subscribe(bus_consumer_t *c, const char *topic)
 {
-    (void)c;
     int r = bus_topic_name_check(topic);
-    return r < 0 ? r : -ENOTSUP;
+    if (r < 0)
+        return r;
+    if (!c->grouped || c->manual)
+        return -EINVAL;
+    if (c->cfg.assignment_strategy == BUS_ASSIGN_COOPERATIVE_STICKY)
+        return -ENOTSUP;
+    struct bus__topic_ref t;
+    if ((r = bus__topic_find(c->bus, topic, &t)) < 0)
+        return r;
+    for (uint32_t i = 0; i < c->nsubs; i++)
+        if (c->subs[i].t.idx == t.idx && c->subs[i].t.incarnation == t.incarnation)
+            return 0;
+    if (c->nsubs == BUS__MAX_SUBS)
+        return -ENOSPC;
+    struct bus__sub *s = &c->subs[c->nsubs];
+    if (!(s->name = bus__consumer_topic(c, topic)) ||
+        !(s->rings = (struct bus__ring *)calloc((size_t)t.partitions, sizeof *s->rings)))
+        return -ENOMEM;
+    s->t = t;
+    for (int32_t p = 0; p < t.partitions && r == 0; p++)
+        r = bus__ring_map(c->bus, &t, p, &s->rings[p]);
+    if (r == 0)
+        r = bus__group_subscribe(c->bus, &c->group, c->member, &t, c->cfg.assignment_strategy);
+    if (r < 0) {
+        for (int32_t p = 0; p < t.partitions; p++)
+            bus__ring_unmap(&s->rings[p]);
+        free(s->rings);
+        s->rings = NULL;
+        return r;
+    }
+    c->member_id = c->bus->groups[c->group.idx].members[c->member].member_id;
+    c->seen_gen = UINT32_MAX;
+    c->nsubs++;
+    return 0;
+}
+
+/* Calls a rebalance callback with a list of partitions. */
+static inline void bus__rebalance_cb(bus_consumer_t *c, bus_rebalance_cb cb,
+                                     const bus_topic_partition_t *tp, size_t n)
+{
+    if (cb && n)
+        cb(c, tp, n, c->cfg.callback_arg);
+}
+
+/* Appends to c->moved, growing it. */
+static inline int bus__moved_add(bus_consumer_t *c, size_t *n, const char *topic, int32_t p)
+{
+    if (*n == c->moved_cap) {
+        size_t cap = c->moved_cap ? 2 * c->moved_cap : 64;
+        bus_topic_partition_t *m = (bus_topic_partition_t *)realloc(c->moved, cap * sizeof *m);
+        if (!m)
+            return -ENOMEM;
+        c->moved = m;
+        c->moved_cap = cap;
+    }
+    c->moved[(*n)++] = (bus_topic_partition_t){topic, p};
+    return 0;
+}
+
+/* Gives up partitions: commit (auto), on_revoked, release ownership (waking the
+ * member they go to), drop.  `deleted`: the topic is gone, nothing to commit. */
+static inline int bus__revoke(bus_consumer_t *c, size_t n, bool deleted)
+{
+    struct bus__group_entry *g = &c->bus->groups[c->group.idx];
+    if (c->cfg.auto_commit && !deleted) /* first, as Kafka: the callback may commit over it */
+        for (size_t k = 0; k < n; k++) {
+            struct bus__cpart *cp = bus__cpart_find(c, c->moved[k].topic, c->moved[k].partition);
+            if (cp)
+                bus__cpart_commit(cp, bus__cpart_position(cp));
+        }
+    bus__rebalance_cb(c, c->cfg.on_revoked, c->moved, n);
+    for (size_t k = 0; k < n; k++) {
+        struct bus__cpart *cp = bus__cpart_find(c, c->moved[k].topic, c->moved[k].partition);
+        if (!cp)
+            continue;
+        uint64_t to = atomic_load_explicit(&cp->gslot->assigned, memory_order_relaxed);
+        /* release: the next owner, acquiring it, sees the commits above.  (Before the
+         * drop: the slot lives in the ring mapping the drop releases.) */
+        atomic_store_explicit(&cp->gslot->owner, 0, memory_order_release);
+        bus__cpart_drop(c, (size_t)(cp - c->parts), false);
+        if (to && to != c->member_id)
+            bus__group_wake_member(c->bus, g, to);
+    }
+    return 0;
+}
+
+/* One step of the group protocol (docs/groups.md), run by bus_poll: sweep dead
+ * members every member_check_ms; on a new generation, make sure its assignment is
+ * written, give up the partitions that moved away (commit, on_revoked, then release
+ * ownership) and take the ones that moved here once their owner let go or died. */
+static inline int bus__rebalance(bus_consumer_t *c)
+{
+    bus_t *b = c->bus;
+    struct bus__group_entry *g = &b->groups[c->group.idx];
+    int64_t now = bus__coarse_ns();
+    if (now >= c->next_check) {
+        c->next_check = now + (int64_t)c->cfg.member_check_ms * 1000000;
+        bus__group_sweep(b, &c->group);
+    }
+    /* Topics deleted since: out of the subscription (a new generation for all). */
+    for (uint32_t k = 0; k < c->nsubs;) {
+        struct bus__sub *sub = &c->subs[k];
+        if (atomic_load_explicit(&sub->rings[0].hdr->state, memory_order_relaxed) != BUS__RING_DELETED) {
+            k++;
+            continue;
+        }
+        size_t n = 0;
+        for (size_t i = 0; i < c->nparts; i++)
+            if (c->parts[i].topic == sub->name && bus__moved_add(c, &n, sub->name, c->parts[i].partition) < 0)
+                return -ENOMEM;
+        bus__revoke(c, n, true);
+        bus__group_unsubscribe(b, &c->group, c->member, &sub->t);
+        for (int32_t p = 0; p < sub->t.partitions; p++)
+            bus__ring_unmap(&sub->rings[p]);
+        free(sub->rings);
+        *sub = c->subs[--c->nsubs];
+        c->seen_gen = UINT32_MAX;
+        return 0; /* the next step computes the new generation */
+    }
+    /* acquire: pairs with the release in bus__group_bump(). */
+    uint32_t gen = atomic_load_explicit(&g->generation, memory_order_acquire);
+    if (gen == c->seen_gen && !c->pending)
+        return 0;
+    /* acquire: pairs with the release of assigned_gen: the group slots are written. */
+    if (atomic_load_explicit(&g->assigned_gen, memory_order_acquire) != gen) {
+        int r = bus__ctl_lock(b);
+        if (r < 0)
+            return r;
+        if (atomic_load_explicit(&g->assigned_gen, memory_order_relaxed) !=
+            atomic_load_explicit(&g->generation, memory_order_relaxed))
+            r = bus__group_assign_locked(b, &c->group);
+        gen = atomic_load_explicit(&g->assigned_gen, memory_order_relaxed);
+        bus__ctl_unlock(b);
+        if (r < 0)
+            return r;
+    }
+    /* Give up what moved away. */
+    size_t nmoved = 0;
+    for (size_t i = 0; i < c->nparts; i++) {
+        struct bus__cpart *cp = &c->parts[i];
+        if (cp->gslot && atomic_load_explicit(&cp->gslot->assigned, memory_order_relaxed) != c->member_id &&
+            bus__moved_add(c, &nmoved, cp->topic, cp->partition) < 0)
+            return -ENOMEM;
+    }
+    bus__revoke(c, nmoved, false);
+    /* Take what moved here. */
+    bool pending = false;
+    nmoved = 0;
+    for (uint32_t k = 0; k < c->nsubs; k++) {
+        struct bus__sub *sub = &c->subs[k];
+        for (int32_t p = 0; p < sub->t.partitions; p++) {
+            struct bus__gslot *s = bus__gslot_find(&sub->rings[p], &c->group);
+            if (!s || atomic_load_explicit(&s->assigned, memory_order_relaxed) != c->member_id ||
+                bus__cpart_find(c, sub->name, p))
+                continue;
+            /* acquire: pairs with the previous owner's release of the partition. */
+            uint64_t o = atomic_load_explicit(&s->owner, memory_order_acquire);
+            if (o != 0 && o != c->member_id && bus__group_member_alive(g, o)) {
+                pending = true; /* its owner has not let go yet */
+                continue;
+            }
+            if (o != c->member_id &&
+                !atomic_compare_exchange_strong_explicit(&s->owner, &o, c->member_id,
+                                                         memory_order_acq_rel, memory_order_acquire)) {
+                pending = true;
+                continue;
+            }
+            int r = bus__cpart_add(c, &sub->t, sub->name, p);
+            if (r < 0) {
+                atomic_store_explicit(&s->owner, 0, memory_order_release);
+                return r;
+            }
+            if (bus__moved_add(c, &nmoved, sub->name, p) < 0)
+                return -ENOMEM;
+        }
+    }
+    bus__rebalance_cb(c, c->cfg.on_assigned, c->moved, nmoved);
+    c->pending = pending;
+    c->seen_gen = gen;
+    return 0;
 }
 
 BUS_API int bus_commit(bus_consumer_t *c)
@@ -773,8 +1013,23 @@ BUS_API void bus_consumer_close(bus_consumer_t *c)
         return;
     if (c->grouped && c->cfg.auto_commit)
         bus__commit_all(c);
-    for (size_t i = 0; i < c->nparts; i++)
+    if (c->nsubs) {
+        size_t n = 0;
+        for (size_t i = 0; i < c->nparts; i++)
+            if (bus__moved_add(c, &n, c->parts[i].topic, c->parts[i].partition) < 0)
+                break;
+        bus__rebalance_cb(c, c->cfg.on_revoked, c->moved, n);
+    }
+    for (size_t i = 0; i < c->nparts; i++) {
+        if (c->nsubs && c->parts[i].gslot) /* release: the next owner sees the commit */
+            atomic_store_explicit(&c->parts[i].gslot->owner, 0, memory_order_release);
         bus__cpart_release(&c->parts[i]);
+    }
+    for (uint32_t k = 0; k < c->nsubs; k++) {
+        for (int32_t p = 0; p < c->subs[k].t.partitions; p++)
+            bus__ring_unmap(&c->subs[k].rings[p]);
+        free(c->subs[k].rings);
+    }
     if (c->grouped)
         bus__group_leave(c->bus, &c->group, c->member);
     if (c->client >= 0)
@@ -782,6 +1037,7 @@ BUS_API void bus_consumer_close(bus_consumer_t *c)
     for (size_t i = 0; i < c->ntopics; i++)
         free(c->topics[i]);
     free(c->topics);
+    free(c->moved);
     free(c->parts);
     free(c->hdrs);
     free(c->copy);

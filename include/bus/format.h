@@ -120,13 +120,18 @@ _Static_assert(sizeof(struct bus__rslot) == BUS__LINE, "reader slot is one line 
 /* ---- group slots: one per consumer group with a committed offset here ----
  * Committed offsets live beside the data they point into: deleting the topic drops
  * them, and describing a partition finds every group's offset in one place. */
-#define BUS__HOLDERS 4
+#define BUS__HOLDERS 2
 struct bus__gslot {
     _Atomic uint32_t group;       /* admin (under the mutex): group table index + 1, 0 free */
     uint32_t pad0;
     _Atomic uint64_t incarnation; /* admin: the group's incarnation; another means stale */
     _Atomic int64_t committed;    /* members, release: next offset to read; -1 none */
     _Atomic int64_t commit_ns;    /* members: CLOCK_REALTIME of the last commit */
+    _Atomic uint64_t assigned;    /* the member id the group's assignment gives it to (written
+                                     under the mutex by whoever computes a generation) */
+    _Atomic uint64_t owner;       /* the member id that owns it now: CAS from 0 (or from a
+                                     dead member's id) by the assignee; 0 stored by the owner
+                                     when it lets go.  At most one owner at any instant */
     struct {                      /* members holding the partition (CAS from 0), for
                                      describe: pid and the low 32 bits of its start time */
         _Atomic uint32_t pid;
@@ -200,15 +205,23 @@ _Static_assert(sizeof(struct bus__ring_hdr) <= BUS__PAGE, "ring header fits a pa
 /* ---- consumer groups (control segment) ---- */
 #define BUS__GROUP_FREE 0u
 #define BUS__GROUP_ACTIVE 1u
+#define BUS__MAX_SUBS 8 /* topics one member subscribes to */
 struct bus__member {
     _Atomic uint32_t pid;        /* the member (CAS from 0 under the admin mutex), 0 free */
     _Atomic uint32_t client;     /* member: its doorbell (client table index) */
     _Atomic uint64_t starttime;  /* member: pid reuse guard */
     _Atomic uint32_t partitions; /* member: partitions it has assigned (describe) */
     char client_id[64];          /* member, informational */
-    char pad[BUS__LINE - 84];
+    uint32_t nsubs;              /* admin: topics subscribed (0: assigns by hand) */
+    uint64_t member_id;          /* admin: unique for all time (ownership tokens) */
+    struct {
+        uint32_t topic;          /* admin: topic table index */
+        uint32_t pad;
+        uint64_t incarnation;    /* admin: that topic's incarnation */
+    } subs[BUS__MAX_SUBS];
+    char pad[2 * BUS__LINE - 96 - 16 * BUS__MAX_SUBS];
 };
-_Static_assert(sizeof(struct bus__member) == BUS__LINE, "member is one line pair");
+_Static_assert(sizeof(struct bus__member) == 2 * BUS__LINE, "member is two line pairs");
 
 struct bus__group_entry {
     _Atomic uint32_t state;         /* admin (under the mutex); ACTIVE release-stored last */
@@ -216,10 +229,13 @@ struct bus__group_entry {
     _Atomic uint64_t incarnation;   /* admin: unique per creation, never reused */
     char name[256];
     uint64_t created_ns;
-    char pad[512 - 280];
+    _Atomic uint32_t assigned_gen;  /* admin: generation whose assignment is written
+                                       (release; members acquire) */
+    uint32_t strategy;              /* admin: of the subscribed members; checked at subscribe */
+    char pad[512 - 288];
     struct bus__member members[BUS_MAX_MEMBERS];
 };
-_Static_assert(sizeof(struct bus__group_entry) == 512 + BUS_MAX_MEMBERS * BUS__LINE,
+_Static_assert(sizeof(struct bus__group_entry) == 512 + BUS_MAX_MEMBERS * sizeof(struct bus__member),
                "group entry size");
 
 /* ---- control segment ---- */

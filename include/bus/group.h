@@ -96,6 +96,9 @@ static inline int bus__group_join(bus_t *b, const char *name, uint32_t client,
         for (uint32_t i = 0; i < BUS_MAX_MEMBERS; i++)
             atomic_store_explicit(&g->members[i].pid, 0, memory_order_relaxed);
         atomic_store_explicit(&g->generation, 0, memory_order_relaxed);
+        /* no generation is assigned yet (an old value would match a new generation) */
+        atomic_store_explicit(&g->assigned_gen, UINT32_MAX, memory_order_relaxed);
+        g->strategy = 0;
         atomic_store_explicit(&g->incarnation,
                               atomic_fetch_add_explicit(&b->ctl->next_incarnation, 1, memory_order_relaxed),
                               memory_order_relaxed);
@@ -110,6 +113,8 @@ static inline int bus__group_join(bus_t *b, const char *name, uint32_t client,
             continue;
         atomic_store_explicit(&m->client, client, memory_order_relaxed);
         atomic_store_explicit(&m->partitions, 0, memory_order_relaxed);
+        m->nsubs = 0;
+        m->member_id = atomic_fetch_add_explicit(&b->ctl->next_incarnation, 1, memory_order_relaxed);
         memset(m->client_id, 0, sizeof m->client_id);
         if (client_id)
             strncpy(m->client_id, client_id, sizeof m->client_id - 1);
@@ -124,16 +129,134 @@ static inline int bus__group_join(bus_t *b, const char *name, uint32_t client,
     return r;
 }
 
+/* A new generation (membership or subscriptions changed; under the mutex): members
+ * asleep in bus_poll are woken to rebalance. */
+static inline void bus__group_bump(bus_t *b, struct bus__group_entry *g)
+{
+    /* release: pairs with the members' acquire of the generation in bus_poll. */
+    atomic_fetch_add_explicit(&g->generation, 1, memory_order_release);
+    for (uint32_t i = 0; i < BUS_MAX_MEMBERS; i++) {
+        struct bus__member *m = &g->members[i];
+        uint32_t c = atomic_load_explicit(&m->client, memory_order_relaxed);
+        if (!atomic_load_explicit(&m->pid, memory_order_relaxed) || !m->nsubs || c >= b->ctl->max_clients)
+            continue;
+        atomic_fetch_add_explicit(&b->clients[c].doorbell, 1, memory_order_release);
+        bus__futex_wake(&b->clients[c].doorbell, 1);
+    }
+}
+
 static inline void bus__group_leave(bus_t *b, const struct bus__group_ref *ref, uint32_t member)
 {
     struct bus__group_entry *g = &b->groups[ref->idx];
     if (bus__ctl_lock(b) < 0)
         return;
     if (atomic_load_explicit(&g->incarnation, memory_order_relaxed) == ref->incarnation) {
+        bool subscribed = g->members[member].nsubs > 0;
+        g->members[member].nsubs = 0;
         atomic_store_explicit(&g->members[member].pid, 0, memory_order_release);
-        atomic_fetch_add_explicit(&g->generation, 1, memory_order_relaxed);
+        if (subscribed)
+            bus__group_bump(b, g);
+        else
+            atomic_fetch_add_explicit(&g->generation, 1, memory_order_relaxed);
     }
     bus__ctl_unlock(b);
+}
+
+/* Wakes the member with this id (it waits for a partition just let go). */
+static inline void bus__group_wake_member(bus_t *b, struct bus__group_entry *g, uint64_t member_id)
+{
+    for (uint32_t i = 0; i < BUS_MAX_MEMBERS; i++) {
+        struct bus__member *m = &g->members[i];
+        uint32_t c = atomic_load_explicit(&m->client, memory_order_relaxed);
+        if (atomic_load_explicit(&m->pid, memory_order_acquire) && m->member_id == member_id &&
+            c < b->ctl->max_clients) {
+            atomic_fetch_add_explicit(&b->clients[c].doorbell, 1, memory_order_release);
+            bus__futex_wake(&b->clients[c].doorbell, 1);
+            return;
+        }
+    }
+}
+
+/* Removes a deleted topic from a member's subscription (a new generation). */
+static inline void bus__group_unsubscribe(bus_t *b, const struct bus__group_ref *ref, uint32_t member,
+                                          const struct bus__topic_ref *t)
+{
+    if (bus__ctl_lock(b) < 0)
+        return;
+    struct bus__member *me = &b->groups[ref->idx].members[member];
+    for (uint32_t k = 0; k < me->nsubs && k < BUS__MAX_SUBS; k++) {
+        if (me->subs[k].topic == t->idx && me->subs[k].incarnation == t->incarnation) {
+            me->subs[k] = me->subs[--me->nsubs];
+            bus__group_bump(b, &b->groups[ref->idx]);
+            break;
+        }
+    }
+    bus__ctl_unlock(b);
+}
+
+/* Is the member with this id (an owner token) alive? */
+static inline bool bus__group_member_alive(struct bus__group_entry *g, uint64_t member_id)
+{
+    for (uint32_t i = 0; i < BUS_MAX_MEMBERS; i++) {
+        struct bus__member *m = &g->members[i];
+        if (atomic_load_explicit(&m->pid, memory_order_acquire) && m->member_id == member_id)
+            return bus__member_alive(m);
+    }
+    return false;
+}
+
+/* Adds a topic to a member's subscription.  The first subscribed member sets the
+ * group's strategy; the others must use the same. */
+static inline int bus__group_subscribe(bus_t *b, const struct bus__group_ref *ref, uint32_t member,
+                                       const struct bus__topic_ref *t, int32_t strategy)
+{
+    int r = bus__ctl_lock(b);
+    if (r < 0)
+        return r;
+    struct bus__group_entry *g = &b->groups[ref->idx];
+    struct bus__member *me = &g->members[member];
+    bool others = false;
+    for (uint32_t i = 0; i < BUS_MAX_MEMBERS; i++)
+        others |= i != member && g->members[i].nsubs && bus__member_alive(&g->members[i]);
+    if (others && g->strategy != (uint32_t)strategy)
+        r = BUS_ESTRATEGY;
+    else if (me->nsubs == BUS__MAX_SUBS)
+        r = -ENOSPC;
+    if (r == 0) {
+        g->strategy = (uint32_t)strategy;
+        me->subs[me->nsubs].topic = t->idx;
+        me->subs[me->nsubs].incarnation = t->incarnation;
+        me->nsubs++;
+        bus__group_bump(b, g);
+    }
+    bus__ctl_unlock(b);
+    return r;
+}
+
+/* Removes members whose process died (checked without the mutex first, so a
+ * healthy group costs a few kill(0) calls).  Returns true if it removed any. */
+static inline bool bus__group_sweep(bus_t *b, const struct bus__group_ref *ref)
+{
+    struct bus__group_entry *g = &b->groups[ref->idx];
+    bool dead = false;
+    for (uint32_t i = 0; i < BUS_MAX_MEMBERS && !dead; i++)
+        dead = atomic_load_explicit(&g->members[i].pid, memory_order_relaxed) && g->members[i].nsubs &&
+               !bus__member_alive(&g->members[i]);
+    if (!dead || bus__ctl_lock(b) < 0)
+        return false;
+    bool removed = false;
+    for (uint32_t i = 0; i < BUS_MAX_MEMBERS; i++) {
+        struct bus__member *m = &g->members[i];
+        if (atomic_load_explicit(&m->pid, memory_order_relaxed) && !bus__member_alive(m)) {
+            removed |= m->nsubs > 0;
+            m->nsubs = 0;
+            atomic_store_explicit(&m->pid, 0, memory_order_release);
+        }
+    }
+    if (removed)
+        bus__group_bump(b, g);
+    bus__ctl_unlock(b);
+    return removed;
 }
 
 /* Is this ring slot the live offset record of group `ref`? */
@@ -238,6 +361,118 @@ static inline int32_t bus__gslot_owner(struct bus__gslot *s)
                 atomic_load_explicit(&s->holders[k].start, memory_order_relaxed))
             return (int32_t)pid;
     }
+    return 0;
+}
+
+/* ---- assignment: computed once per generation, by whichever member first needs
+ * it, under the admin mutex; every member then reads its part from the group slots. */
+
+struct bus__asg_member {
+    uint64_t id;
+    struct bus__member *m;
+};
+
+static inline int bus__asg_by_id(const void *a, const void *b)
+{
+    uint64_t x = ((const struct bus__asg_member *)a)->id, y = ((const struct bus__asg_member *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+static inline int bus__asg_by_name(const void *a, const void *b)
+{
+    return strcmp(((const struct bus__topic_ref *)a)->name, ((const struct bus__topic_ref *)b)->name);
+}
+
+static inline bool bus__subscribes(const struct bus__member *m, const struct bus__topic_ref *t)
+{
+    for (uint32_t k = 0; k < m->nsubs && k < BUS__MAX_SUBS; k++)
+        if (m->subs[k].topic == t->idx && m->subs[k].incarnation == t->incarnation)
+            return true;
+    return false;
+}
+
+static inline void bus__asg_write(bus_t *b, const struct bus__group_ref *ref,
+                                  const struct bus__topic_ref *t, int32_t p, uint64_t member_id)
+{
+    struct bus__ring ring;
+    if (bus__ring_map(b, t, p, &ring) < 0)
+        return;
+    struct bus__gslot *s = bus__gslot_make_locked(b, &ring, ref);
+    if (s) /* relaxed: published by the release of assigned_gen */
+        atomic_store_explicit(&s->assigned, member_id, memory_order_relaxed);
+    bus__ring_unmap(&ring);
+}
+
+/* Kafka's range: per topic, partitions in order split over its members (by join
+ * order), the first ones one extra.  Round-robin: every partition of every topic
+ * (topics by name) dealt in turn to the next member subscribed to its topic. */
+static inline int bus__group_assign_locked(bus_t *b, const struct bus__group_ref *ref)
+{
+    struct bus__group_entry *g = &b->groups[ref->idx];
+    uint32_t gen = atomic_load_explicit(&g->generation, memory_order_relaxed);
+    struct bus__asg_member ms[BUS_MAX_MEMBERS];
+    uint32_t nm = 0;
+    for (uint32_t i = 0; i < BUS_MAX_MEMBERS; i++) {
+        struct bus__member *m = &g->members[i];
+        if (atomic_load_explicit(&m->pid, memory_order_relaxed) && m->nsubs && bus__member_alive(m))
+            ms[nm++] = (struct bus__asg_member){m->member_id, m};
+    }
+    qsort(ms, nm, sizeof ms[0], bus__asg_by_id);
+    struct bus__topic_ref *ts = (struct bus__topic_ref *)calloc(BUS_MAX_MEMBERS * BUS__MAX_SUBS, sizeof *ts);
+    if (!ts)
+        return -ENOMEM;
+    size_t nt = 0;
+    for (uint32_t i = 0; i < nm; i++) {
+        for (uint32_t k = 0; k < ms[i].m->nsubs && k < BUS__MAX_SUBS; k++) {
+            struct bus__topic_ref t;
+            uint32_t ti = ms[i].m->subs[k].topic;
+            if (ti >= b->ctl->max_topics || !bus__topic_read(&b->topics[ti], &t) ||
+                t.incarnation != ms[i].m->subs[k].incarnation)
+                continue; /* deleted since */
+            t.idx = ti;
+            bool seen = false;
+            for (size_t j = 0; j < nt && !seen; j++)
+                seen = ts[j].idx == t.idx;
+            if (!seen)
+                ts[nt++] = t;
+        }
+    }
+    qsort(ts, nt, sizeof ts[0], bus__asg_by_name);
+    uint32_t cursor = 0;
+    for (size_t j = 0; j < nt; j++) {
+        struct bus__asg_member el[BUS_MAX_MEMBERS];
+        uint32_t ne = 0;
+        for (uint32_t i = 0; i < nm; i++)
+            if (bus__subscribes(ms[i].m, &ts[j]))
+                el[ne++] = ms[i];
+        int32_t n = ts[j].partitions;
+        for (int32_t p = 0; p < n; p++) {
+            uint64_t owner = 0;
+            if (ne && g->strategy == BUS_ASSIGN_ROUND_ROBIN) {
+                for (uint32_t step = 0; step < nm; step++, cursor++) {
+                    struct bus__asg_member *cand = &ms[cursor % nm];
+                    if (bus__subscribes(cand->m, &ts[j])) {
+                        owner = cand->id;
+                        cursor++;
+                        break;
+                    }
+                }
+            } else if (ne) {
+                int32_t q = n / (int32_t)ne, extra = n % (int32_t)ne;
+                /* member i takes [i*q + min(i, extra), ...) */
+                for (uint32_t i = 0; i < ne; i++) {
+                    int32_t lo = (int32_t)i * q + ((int32_t)i < extra ? (int32_t)i : extra);
+                    int32_t cnt = q + ((int32_t)i < extra);
+                    if (p >= lo && p < lo + cnt)
+                        owner = el[i].id;
+                }
+            }
+            bus__asg_write(b, ref, &ts[j], p, owner);
+        }
+    }
+    free(ts);
+    /* release: pairs with the members' acquire: the slots above are written. */
+    atomic_store_explicit(&g->assigned_gen, gen, memory_order_release);
     return 0;
 }
 
