@@ -392,6 +392,18 @@ typedef struct bus_consumer_config {
     int member_check_ms;         /* subscribed members check the others' pids this often
                                   (from bus_poll); a dead member's partitions move then;
                                   default 100 */
+    const char *instance_id;     /* static membership (Kafka's group.instance.id), 1-63 of
+                                  [a-zA-Z0-9._-]; default NULL.  A static member that dies
+                                  keeps its partitions for session_timeout_ms: a process
+                                  that joins with the same id in that time gets them back
+                                  with no rebalance of the others.  A second live process
+                                  with the same id is refused (-EBUSY); a malformed id gets
+                                  BUS_EGROUPNAME, one over 63 bytes -EINVAL */
+    int session_timeout_ms;      /* default 45000 */
+    int max_poll_interval_ms;    /* a subscribed member that does not poll this long is
+                                  removed by the others and its partitions move; when it
+                                  polls again it loses its partitions without committing
+                                  (on_revoked is called), then rejoins; default 300000 */
 } bus_consumer_config_t;
 
 /* Fills *cfg with the defaults documented at each field. */

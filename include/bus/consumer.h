@@ -37,7 +37,7 @@ struct bus__cpart {
 struct bus_consumer {
     bus_t *bus;
     bus_consumer_config_t cfg;
-    char *group_id, *client_id;
+    char *group_id, *client_id, *instance_id;
     int client; /* index of its doorbell in the control segment */
     bool grouped;
     bool manual;                 /* used bus_assign: may not subscribe */
@@ -79,6 +79,16 @@ BUS_API void bus_consumer_config_init(bus_consumer_config_t *cfg)
     cfg->dead_producer_ms = 50;
     cfg->spin_us = 20;
     cfg->member_check_ms = 100;
+    cfg->session_timeout_ms = 45000;
+    cfg->max_poll_interval_ms = 300000;
+}
+
+static inline int bus__consumer_join(bus_consumer_t *c)
+{
+    struct bus__join j = {(uint32_t)c->client, c->client_id, c->instance_id,
+                          (uint32_t)c->cfg.session_timeout_ms, (uint32_t)c->cfg.max_poll_interval_ms};
+    bool rejoined;
+    return bus__group_join(c->bus, c->group_id, &j, &c->group, &c->member, &rejoined);
 }
 
 BUS_API int bus_consumer_open(bus_consumer_t **out, bus_t *b, const bus_consumer_config_t *cfg)
@@ -92,7 +102,8 @@ BUS_API int bus_consumer_open(bus_consumer_t **out, bus_t *b, const bus_consumer
     if (cfg->auto_offset_reset < BUS_OFFSET_RESET_LATEST || cfg->auto_offset_reset > BUS_OFFSET_RESET_NONE ||
         cfg->assignment_strategy < BUS_ASSIGN_RANGE ||
         cfg->assignment_strategy > BUS_ASSIGN_COOPERATIVE_STICKY || cfg->dead_producer_ms < 1 ||
-        cfg->spin_us < 0 || cfg->auto_commit_interval_ms < 0 || cfg->member_check_ms < 1)
+        cfg->spin_us < 0 || cfg->auto_commit_interval_ms < 0 || cfg->member_check_ms < 1 ||
+        cfg->session_timeout_ms < 1 || cfg->max_poll_interval_ms < 1)
         return -EINVAL;
     bus_consumer_t *c = (bus_consumer_t *)calloc(1, sizeof *c);
     if (!c)
@@ -109,17 +120,24 @@ BUS_API int bus_consumer_open(bus_consumer_t **out, bus_t *b, const bus_consumer
     c->cfg.group_id = c->group_id;
     c->cfg.client_id = c->client_id;
     int r = cfg->group_id ? bus_group_name_check(cfg->group_id) : 0;
+    if (r == 0 && cfg->instance_id) /* the group id rule, and it fits its slot */
+        r = !cfg->group_id ? -EINVAL
+            : bus_group_name_check(cfg->instance_id) < 0 ? BUS_EGROUPNAME
+            : strlen(cfg->instance_id) > 63 ? -EINVAL : 0;
+    if (r == 0 && cfg->instance_id && !(c->instance_id = strdup(cfg->instance_id)))
+        r = -ENOMEM;
+    c->cfg.instance_id = c->instance_id;
     c->client = r < 0 ? -1 : bus__client_alloc(b, cfg->client_id);
     if (r == 0 && c->client < 0)
         r = c->client;
     if (r == 0 && cfg->group_id) {
-        r = bus__group_join(b, cfg->group_id, (uint32_t)c->client, cfg->client_id, &c->group,
-                            &c->member);
+        r = bus__consumer_join(c);
         c->grouped = r == 0;
     }
     if (r < 0) {
         if (c->client >= 0)
             bus__client_free(b, (uint32_t)c->client);
+        free(c->instance_id);
         free(c->group_id);
         free(c->client_id);
         free(c);
@@ -129,13 +147,6 @@ BUS_API int bus_consumer_open(bus_consumer_t **out, bus_t *b, const bus_consumer
     return 0;
 }
 
-static inline int64_t bus__coarse_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* The offset a commit of this partition records: after the last record returned. */
 static inline int64_t bus__cpart_position(const struct bus__cpart *cp)
 {
@@ -143,17 +154,26 @@ static inline int64_t bus__cpart_position(const struct bus__cpart *cp)
 }
 
 /* Always stores, even an unchanged position: another member of the group may have
- * committed something else meanwhile. */
-static inline void bus__cpart_commit(struct bus__cpart *cp, int64_t next_offset)
+ * committed something else meanwhile.  A subscribed member commits only partitions
+ * it still owns (after being removed from the group it owns none): else
+ * BUS_ENOTASSIGNED, as Kafka's CommitFailedException. */
+static inline int bus__cpart_commit(const bus_consumer_t *c, struct bus__cpart *cp, int64_t next_offset)
 {
-    if (cp->gslot)
-        bus__gslot_commit(cp->gslot, next_offset);
+    if (!cp->gslot)
+        return 0;
+    if (c->nsubs && atomic_load_explicit(&cp->gslot->owner, memory_order_acquire) != c->member_id)
+        return BUS_ENOTASSIGNED;
+    bus__gslot_commit(cp->gslot, next_offset);
+    return 0;
 }
 
-static inline void bus__commit_all(bus_consumer_t *c)
+static inline int bus__commit_all(bus_consumer_t *c)
 {
+    int r = 0;
     for (size_t i = 0; i < c->nparts; i++)
-        bus__cpart_commit(&c->parts[i], bus__cpart_position(&c->parts[i]));
+        if (bus__cpart_commit(c, &c->parts[i], bus__cpart_position(&c->parts[i])) < 0)
+            r = BUS_ENOTASSIGNED;
+    return r;
 }
 
 static inline struct bus__cpart *bus__cpart_find(bus_consumer_t *c, const char *topic, int32_t p)
@@ -303,7 +323,7 @@ static inline void bus__cpart_drop(bus_consumer_t *c, size_t i, bool commit)
 {
     struct bus__cpart *cp = &c->parts[i];
     if (commit && c->cfg.auto_commit)
-        bus__cpart_commit(cp, bus__cpart_position(cp));
+        bus__cpart_commit(c, cp, bus__cpart_position(cp));
     bus__cpart_release(cp);
     c->parts[i] = c->parts[--c->nparts];
     if (c->grouped)
@@ -840,7 +860,7 @@ static inline int bus__revoke(bus_consumer_t *c, size_t n, bool deleted)
         for (size_t k = 0; k < n; k++) {
             struct bus__cpart *cp = bus__cpart_find(c, c->moved[k].topic, c->moved[k].partition);
             if (cp)
-                bus__cpart_commit(cp, bus__cpart_position(cp));
+                bus__cpart_commit(c, cp, bus__cpart_position(cp));
         }
     bus__rebalance_cb(c, c->cfg.on_revoked, c->moved, n);
     for (size_t k = 0; k < n; k++) {
@@ -850,7 +870,7 @@ static inline int bus__revoke(bus_consumer_t *c, size_t n, bool deleted)
         uint64_t to = atomic_load_explicit(&cp->gslot->assigned, memory_order_relaxed);
         /* release: the next owner, acquiring it, sees the commits above.  (Before the
          * drop: the slot lives in the ring mapping the drop releases.) */
-        atomic_store_explicit(&cp->gslot->owner, 0, memory_order_release);
+        bus__gslot_disown(cp->gslot, c->member_id);
         bus__cpart_drop(c, (size_t)(cp - c->parts), false);
         if (to && to != c->member_id)
             bus__group_wake_member(c->bus, g, to);
@@ -867,9 +887,32 @@ static inline int bus__rebalance(bus_consumer_t *c)
     bus_t *b = c->bus;
     struct bus__group_entry *g = &b->groups[c->group.idx];
     int64_t now = bus__coarse_ns();
+    struct bus__member *self = &g->members[c->member];
+    atomic_store_explicit(&self->last_poll_ns, now, memory_order_relaxed); /* max_poll_interval */
     if (now >= c->next_check) {
         c->next_check = now + (int64_t)c->cfg.member_check_ms * 1000000;
         bus__group_sweep(b, &c->group);
+    }
+    if (atomic_load_explicit(&self->pid, memory_order_acquire) != c->me.pid ||
+        self->member_id != c->member_id) {
+        /* Removed by the others (we did not poll for max_poll_interval_ms): our
+         * partitions are theirs now.  Lose them without committing (Kafka's
+         * onPartitionsLost), then join again with the same subscription. */
+        size_t n = 0;
+        for (size_t i = 0; i < c->nparts; i++)
+            if (bus__moved_add(c, &n, c->parts[i].topic, c->parts[i].partition) < 0)
+                return -ENOMEM;
+        bus__rebalance_cb(c, c->cfg.on_revoked, c->moved, n);
+        while (c->nparts)
+            bus__cpart_drop(c, c->nparts - 1, false);
+        int r = bus__consumer_join(c);
+        for (uint32_t k = 0; k < c->nsubs && r == 0; k++)
+            r = bus__group_subscribe(b, &c->group, c->member, &c->subs[k].t, c->cfg.assignment_strategy);
+        if (r < 0)
+            return r;
+        c->member_id = g->members[c->member].member_id;
+        c->seen_gen = UINT32_MAX;
+        return 0;
     }
     /* Topics deleted since: out of the subscription (a new generation for all). */
     for (uint32_t k = 0; k < c->nsubs;) {
@@ -958,8 +1001,7 @@ BUS_API int bus_commit(bus_consumer_t *c)
 {
     if (!c->grouped)
         return -EINVAL;
-    bus__commit_all(c);
-    return 0;
+    return bus__commit_all(c);
 }
 
 BUS_API int bus_commit_offset(bus_consumer_t *c, const char *topic, int32_t partition, int64_t next_offset)
@@ -976,8 +1018,7 @@ BUS_API int bus_commit_offset(bus_consumer_t *c, const char *topic, int32_t part
         return BUS_EOFFSET;
     if (atomic_load_explicit(&cp->r.hdr->state, memory_order_relaxed) == BUS__RING_DELETED)
         return BUS_EDELETED;
-    bus__cpart_commit(cp, next_offset);
-    return 0;
+    return bus__cpart_commit(c, cp, next_offset);
 }
 
 BUS_API int bus_committed(bus_consumer_t *c, const char *topic, int32_t partition, int64_t *next_offset)
@@ -1021,8 +1062,8 @@ BUS_API void bus_consumer_close(bus_consumer_t *c)
         bus__rebalance_cb(c, c->cfg.on_revoked, c->moved, n);
     }
     for (size_t i = 0; i < c->nparts; i++) {
-        if (c->nsubs && c->parts[i].gslot) /* release: the next owner sees the commit */
-            atomic_store_explicit(&c->parts[i].gslot->owner, 0, memory_order_release);
+        if (c->nsubs && c->parts[i].gslot) /* the next owner sees the commit */
+            bus__gslot_disown(c->parts[i].gslot, c->member_id);
         bus__cpart_release(&c->parts[i]);
     }
     for (uint32_t k = 0; k < c->nsubs; k++) {
@@ -1043,6 +1084,7 @@ BUS_API void bus_consumer_close(bus_consumer_t *c)
     free(c->copy);
     free(c->group_id);
     free(c->client_id);
+    free(c->instance_id);
     free(c);
 }
 

@@ -219,9 +219,14 @@ struct bus__member {
         uint32_t pad;
         uint64_t incarnation;    /* admin: that topic's incarnation */
     } subs[BUS__MAX_SUBS];
-    char pad[2 * BUS__LINE - 96 - 16 * BUS__MAX_SUBS];
+    _Atomic int64_t last_poll_ns; /* member, at each poll (CLOCK_MONOTONIC_COARSE) */
+    int64_t dead_since_ns;       /* admin: when a dead static member was first seen dead */
+    uint32_t session_ms;         /* admin: how long a dead static member keeps its place */
+    uint32_t max_poll_ms;        /* admin: how long it may go without polling */
+    char instance_id[64];        /* admin: static membership (Kafka's group.instance.id) */
+    char pad[3 * BUS__LINE - 96 - 16 * BUS__MAX_SUBS - 88];
 };
-_Static_assert(sizeof(struct bus__member) == 2 * BUS__LINE, "member is two line pairs");
+_Static_assert(sizeof(struct bus__member) == 3 * BUS__LINE, "member is three line pairs");
 
 struct bus__group_entry {
     _Atomic uint32_t state;         /* admin (under the mutex); ACTIVE release-stored last */

@@ -64,10 +64,25 @@ static inline uint32_t bus__group_live_members(struct bus__group_entry *g)
     return n;
 }
 
-/* Makes the caller a member of group `name`, creating the group if needed. */
-static inline int bus__group_join(bus_t *b, const char *name, uint32_t client,
-                                  const char *client_id, struct bus__group_ref *ref,
-                                  uint32_t *member)
+struct bus__join {
+    uint32_t client;        /* its doorbell */
+    const char *client_id;
+    const char *instance_id; /* NULL: dynamic member */
+    uint32_t session_ms, max_poll_ms;
+};
+
+static inline int64_t bus__coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Makes the caller a member of group `name`, creating the group if needed.  A static
+ * member (instance id) whose previous process died takes its slot back - member id,
+ * subscription and so partitions - without a new generation.  *rejoined tells. */
+static inline int bus__group_join(bus_t *b, const char *name, const struct bus__join *j,
+                                  struct bus__group_ref *ref, uint32_t *member, bool *rejoined)
 {
     int r = bus_group_name_check(name);
     if (r < 0)
@@ -106,21 +121,55 @@ static inline int bus__group_join(bus_t *b, const char *name, uint32_t client,
         atomic_store_explicit(&g->state, BUS__GROUP_ACTIVE, memory_order_release);
     }
     struct bus__self me = bus__self();
+    ref->idx = (uint32_t)(g - b->groups);
+    ref->incarnation = atomic_load_explicit(&g->incarnation, memory_order_relaxed);
+    *rejoined = false;
     r = -EUSERS;
+    if (j->instance_id) { /* a static member coming back? */
+        for (uint32_t i = 0; i < BUS_MAX_MEMBERS; i++) {
+            struct bus__member *m = &g->members[i];
+            if (!atomic_load_explicit(&m->pid, memory_order_relaxed) ||
+                strncmp(m->instance_id, j->instance_id, sizeof m->instance_id) != 0)
+                continue;
+            if (bus__member_alive(m)) {
+                bus__ctl_unlock(b);
+                return -EBUSY; /* that instance is running */
+            }
+            atomic_store_explicit(&m->starttime, me.starttime, memory_order_relaxed);
+            atomic_store_explicit(&m->client, j->client, memory_order_relaxed);
+            atomic_store_explicit(&m->partitions, 0, memory_order_relaxed);
+            atomic_store_explicit(&m->last_poll_ns, bus__coarse_ns(), memory_order_relaxed);
+            m->dead_since_ns = 0;
+            /* release: the fields above are in place before the pid names us */
+            atomic_store_explicit(&m->pid, me.pid, memory_order_release);
+            *member = i;
+            *rejoined = true;
+            bus__ctl_unlock(b);
+            return 0;
+        }
+    }
     for (uint32_t i = 0; i < BUS_MAX_MEMBERS; i++) {
         struct bus__member *m = &g->members[i];
-        if (!bus__slot_claim(&m->pid, &m->starttime, me))
+        uint32_t zero = 0; /* only free slots: dead members are the sweep's to clear */
+        if (!atomic_compare_exchange_strong_explicit(&m->pid, &zero, me.pid, memory_order_acq_rel,
+                                                     memory_order_relaxed))
             continue;
-        atomic_store_explicit(&m->client, client, memory_order_relaxed);
+        atomic_store_explicit(&m->starttime, me.starttime, memory_order_relaxed);
+        atomic_store_explicit(&m->client, j->client, memory_order_relaxed);
         atomic_store_explicit(&m->partitions, 0, memory_order_relaxed);
+        atomic_store_explicit(&m->last_poll_ns, bus__coarse_ns(), memory_order_relaxed);
         m->nsubs = 0;
+        m->dead_since_ns = 0;
+        m->session_ms = j->session_ms;
+        m->max_poll_ms = j->max_poll_ms;
         m->member_id = atomic_fetch_add_explicit(&b->ctl->next_incarnation, 1, memory_order_relaxed);
         memset(m->client_id, 0, sizeof m->client_id);
-        if (client_id)
-            strncpy(m->client_id, client_id, sizeof m->client_id - 1);
+        if (j->client_id)
+            strncpy(m->client_id, j->client_id, sizeof m->client_id - 1);
+        memset(m->instance_id, 0, sizeof m->instance_id);
+        if (j->instance_id)
+            strncpy(m->instance_id, j->instance_id, sizeof m->instance_id - 1);
         atomic_fetch_add_explicit(&g->generation, 1, memory_order_relaxed);
-        ref->idx = (uint32_t)(g - b->groups);
-        ref->incarnation = atomic_load_explicit(&g->incarnation, memory_order_relaxed);
         *member = i;
         r = 0;
         break;
@@ -153,6 +202,7 @@ static inline void bus__group_leave(bus_t *b, const struct bus__group_ref *ref, 
     if (atomic_load_explicit(&g->incarnation, memory_order_relaxed) == ref->incarnation) {
         bool subscribed = g->members[member].nsubs > 0;
         g->members[member].nsubs = 0;
+        g->members[member].instance_id[0] = '\0';
         atomic_store_explicit(&g->members[member].pid, 0, memory_order_release);
         if (subscribed)
             bus__group_bump(b, g);
@@ -218,10 +268,17 @@ static inline int bus__group_subscribe(bus_t *b, const struct bus__group_ref *re
     bool others = false;
     for (uint32_t i = 0; i < BUS_MAX_MEMBERS; i++)
         others |= i != member && g->members[i].nsubs && bus__member_alive(&g->members[i]);
+    bool have = false; /* a static member coming back subscribes again */
+    for (uint32_t k = 0; k < me->nsubs && k < BUS__MAX_SUBS; k++)
+        have |= me->subs[k].topic == t->idx && me->subs[k].incarnation == t->incarnation;
     if (others && g->strategy != (uint32_t)strategy)
         r = BUS_ESTRATEGY;
-    else if (me->nsubs == BUS__MAX_SUBS)
+    else if (!have && me->nsubs == BUS__MAX_SUBS)
         r = -ENOSPC;
+    if (r == 0 && have) {
+        bus__ctl_unlock(b);
+        return 0;
+    }
     if (r == 0) {
         g->strategy = (uint32_t)strategy;
         me->subs[me->nsubs].topic = t->idx;
@@ -233,24 +290,47 @@ static inline int bus__group_subscribe(bus_t *b, const struct bus__group_ref *re
     return r;
 }
 
-/* Removes members whose process died (checked without the mutex first, so a
- * healthy group costs a few kill(0) calls).  Returns true if it removed any. */
+/* What the sweep does with a member: keep it, or remove it (dead; dead static past
+ * its session; alive but silent past max_poll_ms). */
+static inline bool bus__member_expired(struct bus__member *m, int64_t now, bool *mark_dead)
+{
+    *mark_dead = false;
+    if (!atomic_load_explicit(&m->pid, memory_order_relaxed) || !m->nsubs)
+        return false;
+    if (!bus__member_alive(m)) {
+        if (!m->instance_id[0])
+            return true;
+        if (!m->dead_since_ns) {
+            *mark_dead = true;
+            return false;
+        }
+        return now - m->dead_since_ns > (int64_t)m->session_ms * 1000000;
+    }
+    int64_t last = atomic_load_explicit(&m->last_poll_ns, memory_order_relaxed);
+    return m->max_poll_ms && last && now - last > (int64_t)m->max_poll_ms * 1000000;
+}
+
+/* Removes expired members (checked without the mutex first, so a healthy group costs
+ * a few kill(0) calls).  Returns true if it removed any. */
 static inline bool bus__group_sweep(bus_t *b, const struct bus__group_ref *ref)
 {
     struct bus__group_entry *g = &b->groups[ref->idx];
-    bool dead = false;
-    for (uint32_t i = 0; i < BUS_MAX_MEMBERS && !dead; i++)
-        dead = atomic_load_explicit(&g->members[i].pid, memory_order_relaxed) && g->members[i].nsubs &&
-               !bus__member_alive(&g->members[i]);
-    if (!dead || bus__ctl_lock(b) < 0)
+    int64_t now = bus__coarse_ns();
+    bool act = false, mark;
+    for (uint32_t i = 0; i < BUS_MAX_MEMBERS && !act; i++)
+        act = bus__member_expired(&g->members[i], now, &mark) || mark;
+    if (!act || bus__ctl_lock(b) < 0)
         return false;
     bool removed = false;
     for (uint32_t i = 0; i < BUS_MAX_MEMBERS; i++) {
         struct bus__member *m = &g->members[i];
-        if (atomic_load_explicit(&m->pid, memory_order_relaxed) && !bus__member_alive(m)) {
-            removed |= m->nsubs > 0;
+        if (bus__member_expired(m, now, &mark)) {
+            removed = true;
             m->nsubs = 0;
+            m->instance_id[0] = '\0';
             atomic_store_explicit(&m->pid, 0, memory_order_release);
+        } else if (mark) {
+            m->dead_since_ns = now; /* a static member: its place waits session_ms */
         }
     }
     if (removed)
@@ -414,7 +494,9 @@ static inline int bus__group_assign_locked(bus_t *b, const struct bus__group_ref
     uint32_t nm = 0;
     for (uint32_t i = 0; i < BUS_MAX_MEMBERS; i++) {
         struct bus__member *m = &g->members[i];
-        if (atomic_load_explicit(&m->pid, memory_order_relaxed) && m->nsubs && bus__member_alive(m))
+        /* occupied slots: a dead static member keeps its share until the sweep
+         * removes it (dead dynamic members go at the next sweep) */
+        if (atomic_load_explicit(&m->pid, memory_order_relaxed) && m->nsubs)
             ms[nm++] = (struct bus__asg_member){m->member_id, m};
     }
     qsort(ms, nm, sizeof ms[0], bus__asg_by_id);
@@ -474,6 +556,15 @@ static inline int bus__group_assign_locked(bus_t *b, const struct bus__group_ref
     /* release: pairs with the members' acquire: the slots above are written. */
     atomic_store_explicit(&g->assigned_gen, gen, memory_order_release);
     return 0;
+}
+
+/* Lets go of a partition, only if it is still ours: a member removed without
+ * knowing it must not clear its successor's ownership. */
+static inline void bus__gslot_disown(struct bus__gslot *s, uint64_t member_id)
+{
+    /* release: the next owner, acquiring the owner word, sees our commits. */
+    atomic_compare_exchange_strong_explicit(&s->owner, &member_id, 0, memory_order_release,
+                                            memory_order_relaxed);
 }
 
 static inline void bus__gslot_commit(struct bus__gslot *s, int64_t next_offset)
