@@ -7,6 +7,9 @@
  *   latency   one-way latency: paced sends stamped with CLOCK_MONOTONIC
  *   pingpong  round trip between two processes over two topics
  *   nto1      N producer processes -> one partition -> one consumer
+ *   group     consumer groups: a 2-member group's rate with commits, the cost of
+ *             bus_commit, and how long joins and kill -9 take to rebalance
+ *             (about 5 s at the default -t and -r: in the default set)
  * Each bus run is paired with a run of the baseline, `spsc`: a minimal single-
  * producer single-consumer ring in MAP_SHARED memory (length-prefixed messages,
  * head and tail on their own 128-byte lines, acquire/release, cached remote
@@ -1345,6 +1348,8 @@ static void print_targets(void)
     }
 }
 
+static void print_group_json(FILE *f);
+
 static void print_json(void)
 {
     FILE *f = stdout;
@@ -1433,10 +1438,541 @@ static void print_json(void)
         json_num(f, t[i].bar);
         fprintf(f, ",\"met\":%s}", !t[i].have ? "null" : target_met(&t[i]) ? "true" : "false");
     }
-    fprintf(f, "]}\n");
+    fprintf(f, "]");
+    print_group_json(f);
+    fprintf(f, "}\n");
 }
 
 /* ------------------------------------------------------------------ main ---- */
+
+/* ------------------------------------------------------ consumer groups ---- */
+
+/* -m group (docs/bench.md, "Consumer groups"): what group membership costs and how
+ * fast it reacts.  Three measurements, none paired with the baseline (spsc has no
+ * groups):
+ *   rate      one producer -> a 2-partition topic -> 2 member processes of one group
+ *             (one partition each), each committing every --commit-every records;
+ *             also with no commits, for comparison
+ *   commit    ns per bus_commit of a member holding one partition (one process)
+ *   rebalance a member's join until the assignment settles, and its kill -9 until
+ *             every partition is owned again, seen by the parent polling
+ *             bus_group_describe's owner_pid, over --group-runs runs */
+#define GROUP_RUNS_DEFAULT 10
+#define COMMIT_CALLS 200000
+
+static struct {
+    bool on;
+    int commit_every;   /* --commit-every, default 100 */
+    int runs;           /* --group-runs, default 10 */
+    bool done;
+    double rate[2];     /* [0] with commits, [1] without: medians over rounds, msgs/s */
+    int64_t commit_p50, commit_p99, commit_max;
+    int64_t join_p50, join_max, death_p50, death_max; /* ns */
+    int nrate, njoin, ndeath;
+    char err[600];
+} GB = {.commit_every = 100, .runs = GROUP_RUNS_DEFAULT};
+
+static unsigned group_serial;
+
+static int make_group_topic(char *name, size_t cap, int32_t partitions)
+{
+    snprintf(name, cap, "bench.%d.%u", (int)getpid(), topic_serial++);
+    bus_topic_config_t tc;
+    bus_topic_config_init(&tc);
+    tc.partitions = partitions;
+    tc.ring_bytes = G.ring_bytes;
+    uint64_t max_rec = G.ring_bytes / 2;
+    if (max_rec < tc.max_record_bytes)
+        tc.max_record_bytes = (uint32_t)max_rec;
+    return bus_topic_create(pbus, name, &tc);
+}
+
+static void group_name(char *name, size_t cap)
+{
+    snprintf(name, cap, "bench.%d.%u", (int)getpid(), group_serial++);
+}
+
+static bus_consumer_t *member_open(bus_t *bus, const char *group, const char *topic,
+                                   bool auto_commit)
+{
+    bus_consumer_config_t cc;
+    bus_consumer_config_init(&cc);
+    cc.group_id = group;
+    cc.client_id = prog;
+    cc.auto_commit = auto_commit;
+    cc.auto_offset_reset = BUS_OFFSET_RESET_EARLIEST;
+    if (G.spin_us >= 0)
+        cc.spin_us = G.spin_us;
+    bus_consumer_t *c;
+    int rc = bus_consumer_open(&c, bus, &cc);
+    if (rc < 0)
+        child_fail("cannot open a member of group %s: %s", group, bus_strerror(rc));
+    rc = bus_subscribe(c, topic);
+    if (rc < 0)
+        child_fail("cannot subscribe to %s in group %s: %s", topic, group, bus_strerror(rc));
+    return c;
+}
+
+/* Rows of `group` owned by a live member: how many, and whether all are owned by
+ * `only` (0: any) and, with `distinct`, by different members. */
+static int owned_rows(const char *group, pid_t only, bool distinct, int32_t nparts)
+{
+    static bus_group_info_t info;
+    bus_group_partition_t rows[8];
+    int n = bus_group_describe(pbus, group, &info, rows, 8);
+    if (n == -ENOENT) /* not created yet: its first member is still opening */
+        return 0;
+    if (n < 0)
+        return n;
+    int owned = 0;
+    for (int i = 0; i < n && i < 8; i++) {
+        if (!rows[i].owner_pid || (only && rows[i].owner_pid != only))
+            continue;
+        bool dup = false;
+        for (int j = 0; j < i && distinct; j++)
+            dup |= rows[j].owner_pid == rows[i].owner_pid;
+        if (!dup)
+            owned++;
+    }
+    return owned >= nparts ? 1 : 0;
+}
+
+/* Waits (polling describe) until owned_rows says 1; returns the time, or -1. */
+static int64_t wait_owned(const char *group, pid_t only, bool distinct, int32_t nparts)
+{
+    int64_t t_end = now_ns() + 5 * INT64_C(1000000000);
+    for (;;) {
+        int r = owned_rows(group, only, distinct, nparts);
+        int64_t t = now_ns();
+        if (r == 1)
+            return t;
+        if (r < 0 || t > t_end || atomic_load(&ctl->failed) || interrupted)
+            return -1;
+        sched_yield();
+    }
+}
+
+/* A member for the rate run: reads its partition until the end marker, checking
+ * offsets are dense; commits every `every` records (0: never). */
+static void group_rate_member(const char *group, const char *topic, int every)
+{
+    bus_t *bus = child_bus();
+    bus_consumer_t *c = member_open(bus, group, topic, false);
+    bus_record_t recs[POLL_MAX];
+    size_t max = every > 0 && every < POLL_MAX ? (size_t)every : POLL_MAX;
+    int64_t next[8];
+    for (int i = 0; i < 8; i++)
+        next[i] = -1;
+    uint64_t got = 0, since = 0;
+    bool readied = false;
+    for (;;) {
+        if (!readied && atomic_load(&ctl->go) == 0) {
+            /* settle first: the parent starts the producer once each member owns one */
+            int n = bus_poll(c, recs, 1, 10);
+            if (n < 0)
+                child_fail("member poll: %s", bus_strerror(n));
+            if (n > 0)
+                child_fail("member got a record before the start");
+            if (!readied) {
+                int64_t pos;
+                int owns = (bus_position(c, topic, 0, &pos) == 0) + (bus_position(c, topic, 1, &pos) == 0);
+                if (owns == 1) {
+                    readied = true;
+                    atomic_fetch_add(&ctl->ready, 1);
+                }
+            }
+            continue;
+        }
+        int n = bus_poll(c, recs, max, 1000);
+        if (n < 0)
+            child_fail("member poll: %s", bus_strerror(n));
+        if (n == 0) {
+            if (atomic_load(&ctl->failed))
+                _exit(1);
+            continue;
+        }
+        bool end = false;
+        for (int i = 0; i < n; i++) {
+            int32_t p = recs[i].partition;
+            if (p < 0 || p >= 8)
+                child_fail("record from partition %d", (int)p);
+            if (next[p] >= 0 && recs[i].offset != next[p])
+                child_fail("partition %d: offset %lld, expected %lld", (int)p,
+                           (long long)recs[i].offset, (long long)next[p]);
+            next[p] = recs[i].offset + 1;
+            if ((load8(recs[i].value) & SEQ_MASK) == SEQ_END)
+                end = true;
+            else
+                got++;
+        }
+        since += (uint64_t)n;
+        if (every > 0 && since >= (uint64_t)every) {
+            int rc = bus_commit(c);
+            if (rc < 0)
+                child_fail("bus_commit: %s", bus_strerror(rc));
+            since = 0;
+        }
+        if (end)
+            break;
+    }
+    int64_t t = now_ns(), prev = atomic_load(&ctl->t_end_ns);
+    while (t > prev && !atomic_compare_exchange_weak(&ctl->t_end_ns, &prev, t))
+        ;
+    atomic_fetch_add(&ctl->received, got);
+    bus_consumer_close(c);
+    bus_close(bus);
+    _exit(0);
+}
+
+/* The producer of the rate run: 64-byte records, runs of 32 alternating between the
+ * two partitions, for G.seconds (or G.count records), then an end marker to each. */
+static void group_rate_producer(const char *topic)
+{
+    bus_t *bus = child_bus();
+    bus_producer_config_t pc;
+    bus_producer_config_init(&pc);
+    pc.send_timeout_ms = 10000;
+    bus_producer_t *p;
+    int rc = bus_producer_open(&p, bus, topic, &pc);
+    if (rc < 0)
+        child_fail("cannot open a producer on %s: %s", topic, bus_strerror(rc));
+    enum { B = 64, S = 64 };
+    static unsigned char buf[B][S];
+    bus_record_t recs[B];
+    memset(recs, 0, sizeof recs);
+    atomic_fetch_add(&ctl->ready, 1);
+    while (!atomic_load_explicit(&ctl->go, memory_order_acquire))
+        sched_yield();
+    int64_t t_stop = atomic_load(&ctl->t_go_ns) + (int64_t)(G.seconds * 1e9);
+    uint64_t seq = 0;
+    for (;;) {
+        if (G.count ? seq >= G.count : (seq & 1023) == 0 && now_ns() >= t_stop)
+            break;
+        for (int i = 0; i < B; i++) {
+            store8(buf[i], tag(0, seq + (uint64_t)i));
+            recs[i].partition = i < B / 2 ? 0 : 1;
+            recs[i].value = buf[i];
+            recs[i].value_len = S;
+        }
+        int n = bus_send_batch(p, recs, B, NULL);
+        if (n != B)
+            child_fail("bus_send_batch: %s", n < 0 ? bus_strerror(n) : "short");
+        seq += B;
+    }
+    for (int i = 0; i < 2; i++) {
+        store8(buf[i], tag(0, SEQ_END));
+        recs[i].partition = i;
+    }
+    if (bus_send_batch(p, recs, 2, NULL) != 2)
+        child_fail("cannot send the end markers");
+    atomic_store(&ctl->sent[0], seq);
+    bus_producer_close(p);
+    bus_close(bus);
+    _exit(0);
+}
+
+static void reap(pid_t *pids, int n, bool kill_them)
+{
+    for (int i = 0; i < n; i++) {
+        if (pids[i] <= 0)
+            continue;
+        if (kill_them)
+            kill(pids[i], SIGKILL);
+        int st;
+        while (waitpid(pids[i], &st, 0) < 0 && errno == EINTR)
+            ;
+        pids[i] = 0;
+    }
+}
+
+/* One rate run; returns msgs/s or a negative number on failure (GB.err says why). */
+static double group_rate_run(int every)
+{
+    char topic[64], group[64];
+    memset(ctl, 0, sizeof *ctl);
+    int rc = make_group_topic(topic, sizeof topic, 2);
+    if (rc < 0) {
+        snprintf(GB.err, sizeof GB.err, "cannot create a topic: %s", bus_strerror(rc));
+        return -1;
+    }
+    group_name(group, sizeof group);
+    pid_t pids[3] = {0, 0, 0};
+    double rate = -1;
+    for (int i = 0; i < 2; i++) {
+        if ((pids[i] = fork()) == 0) {
+            signal(SIGINT, SIG_DFL), signal(SIGTERM, SIG_DFL);
+            pin_to(1 + i);
+            group_rate_member(group, topic, every);
+        }
+    }
+    if ((pids[2] = fork()) == 0) {
+        signal(SIGINT, SIG_DFL), signal(SIGTERM, SIG_DFL);
+        pin_to(0);
+        group_rate_producer(topic);
+    }
+    int64_t t_limit = now_ns() + 5 * INT64_C(1000000000);
+    while (atomic_load(&ctl->ready) < 3 && !atomic_load(&ctl->failed) && now_ns() < t_limit)
+        sched_yield();
+    if (atomic_load(&ctl->ready) < 3) {
+        snprintf(GB.err, sizeof GB.err, "rate: %s",
+                 atomic_load(&ctl->failed) ? ctl->err : "the group did not settle in 5 s");
+        reap(pids, 3, true);
+        goto out;
+    }
+    atomic_store(&ctl->t_go_ns, now_ns());
+    atomic_store_explicit(&ctl->go, 1, memory_order_release);
+    alarm((unsigned)(G.seconds + 30));
+    for (int i = 0; i < 3; i++) {
+        int st;
+        while (waitpid(pids[i], &st, 0) < 0) {
+            if (errno != EINTR || alarmed || interrupted) {
+                snprintf(GB.err, sizeof GB.err, "rate: stalled (killed after a timeout)");
+                reap(pids, 3, true);
+                alarm(0);
+                goto out;
+            }
+        }
+        pids[i] = 0;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            snprintf(GB.err, sizeof GB.err, "rate: %s",
+                     atomic_load(&ctl->failed) ? ctl->err : "a process died");
+            reap(pids, 3, true);
+            alarm(0);
+            goto out;
+        }
+    }
+    alarm(0);
+    uint64_t got = atomic_load(&ctl->received), sent = atomic_load(&ctl->sent[0]);
+    if (got != sent) {
+        snprintf(GB.err, sizeof GB.err, "rate: %llu records sent, %llu received",
+                 (unsigned long long)sent, (unsigned long long)got);
+        goto out;
+    }
+    rate = (double)got / ((double)(atomic_load(&ctl->t_end_ns) - atomic_load(&ctl->t_go_ns)) / 1e9);
+out:
+    bus_topic_delete(pbus, topic);
+    bus_group_delete(pbus, group);
+    return rate;
+}
+
+/* The cost of bus_commit, in this process: a member holding one partition. */
+static int group_commit_cost(void)
+{
+    char topic[64], group[64];
+    memset(ctl, 0, sizeof *ctl);
+    int rc = make_group_topic(topic, sizeof topic, 1);
+    if (rc < 0) {
+        snprintf(GB.err, sizeof GB.err, "cannot create a topic: %s", bus_strerror(rc));
+        return -1;
+    }
+    group_name(group, sizeof group);
+    bus_consumer_config_t cc;
+    bus_consumer_config_init(&cc);
+    cc.group_id = group;
+    cc.auto_commit = 0;
+    cc.auto_offset_reset = BUS_OFFSET_RESET_EARLIEST;
+    bus_consumer_t *c = NULL;
+    bus_producer_t *p = NULL;
+    int ret = -1;
+    if ((rc = bus_consumer_open(&c, pbus, &cc)) < 0 || (rc = bus_subscribe(c, topic)) < 0 ||
+        (rc = bus_producer_open(&p, pbus, topic, NULL)) < 0) {
+        snprintf(GB.err, sizeof GB.err, "commit: cannot set up: %s", bus_strerror(rc));
+        goto out;
+    }
+    unsigned char v[64] = {0};
+    bus_record_t rec;
+    if ((rc = bus_send(p, NULL, 0, v, sizeof v, NULL)) < 0) {
+        snprintf(GB.err, sizeof GB.err, "commit: cannot send: %s", bus_strerror(rc));
+        goto out;
+    }
+    int n = 0;
+    for (int i = 0; i < 100 && n == 0; i++) /* the first polls take the partition */
+        n = bus_poll(c, &rec, 1, 10);
+    if (n != 1) {
+        snprintf(GB.err, sizeof GB.err, "commit: no record: %s", n < 0 ? bus_strerror(n) : "timeout");
+        goto out;
+    }
+    int64_t *s = ctl->samples;
+    for (int i = 0; i < 1000; i++) /* warm up */
+        bus_commit(c);
+    for (int i = 0; i < COMMIT_CALLS; i++) {
+        int64_t t0 = now_ns();
+        rc = bus_commit(c);
+        s[i] = now_ns() - t0;
+        if (rc < 0) {
+            snprintf(GB.err, sizeof GB.err, "bus_commit: %s", bus_strerror(rc));
+            goto out;
+        }
+    }
+    qsort(s, COMMIT_CALLS, sizeof *s, cmp_i64);
+    GB.commit_p50 = pct(s, COMMIT_CALLS, 0.50);
+    GB.commit_p99 = pct(s, COMMIT_CALLS, 0.99);
+    GB.commit_max = s[COMMIT_CALLS - 1];
+    ret = 0;
+out:
+    bus_producer_close(p);
+    bus_consumer_close(c);
+    bus_topic_delete(pbus, topic);
+    bus_group_delete(pbus, group);
+    return ret;
+}
+
+/* A member for the rebalance runs: joins when the parent says (ctl->go reaching
+ * `go_at`), then polls until killed. */
+static void group_idle_member(const char *group, const char *topic, int go_at)
+{
+    bus_t *bus = child_bus();
+    atomic_fetch_add(&ctl->ready, 1);
+    while (atomic_load_explicit(&ctl->go, memory_order_acquire) < go_at)
+        sched_yield();
+    bus_consumer_t *c = member_open(bus, group, topic, true);
+    bus_record_t recs[16];
+    for (;;) {
+        int n = bus_poll(c, recs, 16, 100);
+        if (n < 0)
+            child_fail("member poll: %s", bus_strerror(n));
+    }
+}
+
+/* One rebalance run: member 1 joins alone and takes both partitions; member 2
+ * joins (timed until each owns one); member 2 is killed (timed until member 1 owns
+ * both).  Times in ns, or -1. */
+static int group_rebalance_run(const char *topic, int64_t *join_ns, int64_t *death_ns)
+{
+    char group[64];
+    group_name(group, sizeof group);
+    memset(ctl, 0, sizeof *ctl);
+    pid_t pids[2] = {0, 0};
+    int ret = -1;
+    for (int i = 0; i < 2; i++)
+        if ((pids[i] = fork()) == 0) {
+            signal(SIGINT, SIG_DFL), signal(SIGTERM, SIG_DFL);
+            group_idle_member(group, topic, i + 1);
+        }
+    int64_t t_limit = now_ns() + 5 * INT64_C(1000000000);
+    while (atomic_load(&ctl->ready) < 2 && !atomic_load(&ctl->failed) && now_ns() < t_limit)
+        sched_yield();
+    atomic_store_explicit(&ctl->go, 1, memory_order_release); /* member 1 joins */
+    if (atomic_load(&ctl->ready) < 2 || wait_owned(group, pids[0], false, 2) < 0) {
+        snprintf(GB.err, sizeof GB.err, "rebalance: %s",
+                 atomic_load(&ctl->failed) ? ctl->err : "member 1 did not take both partitions in 5 s");
+        goto out;
+    }
+    int64_t t0 = now_ns();
+    atomic_store_explicit(&ctl->go, 2, memory_order_release); /* member 2 joins */
+    int64_t t1 = wait_owned(group, 0, true, 2);
+    if (t1 < 0) {
+        snprintf(GB.err, sizeof GB.err, "rebalance: %s",
+                 atomic_load(&ctl->failed) ? ctl->err : "the join did not settle in 5 s");
+        goto out;
+    }
+    *join_ns = t1 - t0;
+    usleep(20000); /* let both settle into their polls */
+    t0 = now_ns();
+    reap(&pids[1], 1, true); /* kill -9, and reap: a zombie would still hold its pid */
+    t1 = wait_owned(group, pids[0], false, 2);
+    if (t1 < 0) {
+        snprintf(GB.err, sizeof GB.err, "rebalance: %s",
+                 atomic_load(&ctl->failed) ? ctl->err : "the dead member's partition did not move in 5 s");
+        goto out;
+    }
+    *death_ns = t1 - t0;
+    ret = 0;
+out:
+    reap(pids, 2, true);
+    bus_group_delete(pbus, group);
+    return ret;
+}
+
+static double median_of(double *v, int n)
+{
+    return n ? median(v, n) : NAN;
+}
+
+static void group_bench(void)
+{
+    double rates[2][64];
+    for (int round = 0; round < G.rounds && !interrupted; round++)
+        for (int k = 0; k < 2 && !interrupted; k++) {
+            double r = group_rate_run(k == 0 ? GB.commit_every : 0);
+            if (r < 0)
+                return;
+            rates[k][round] = r;
+            if (G.verbose)
+                fprintf(stderr, "group rate (%s) round %d: %.2f M msgs/s\n",
+                        k == 0 ? "commits" : "no commits", round, r / 1e6);
+        }
+    GB.nrate = G.rounds;
+    GB.rate[0] = median_of(rates[0], GB.nrate);
+    GB.rate[1] = median_of(rates[1], GB.nrate);
+    if (interrupted || group_commit_cost() < 0)
+        return;
+    char topic[64];
+    int rc = make_group_topic(topic, sizeof topic, 2);
+    if (rc < 0) {
+        snprintf(GB.err, sizeof GB.err, "cannot create a topic: %s", bus_strerror(rc));
+        return;
+    }
+    int64_t join[64], death[64];
+    for (int i = 0; i < GB.runs && !interrupted; i++) {
+        if (group_rebalance_run(topic, &join[i], &death[i]) < 0) {
+            bus_topic_delete(pbus, topic);
+            return;
+        }
+        if (G.verbose)
+            fprintf(stderr, "group rebalance run %d: join %.1f ms, death %.1f ms\n", i,
+                    (double)join[i] / 1e6, (double)death[i] / 1e6);
+        GB.njoin = GB.ndeath = i + 1;
+    }
+    bus_topic_delete(pbus, topic);
+    if (GB.njoin) {
+        qsort(join, (size_t)GB.njoin, sizeof *join, cmp_i64);
+        qsort(death, (size_t)GB.ndeath, sizeof *death, cmp_i64);
+        GB.join_p50 = pct(join, (uint64_t)GB.njoin, 0.5), GB.join_max = join[GB.njoin - 1];
+        GB.death_p50 = pct(death, (uint64_t)GB.ndeath, 0.5), GB.death_max = death[GB.ndeath - 1];
+    }
+    GB.done = !interrupted;
+}
+
+/* The group mode's figures as a "group" member of the JSON object (times in ns). */
+static void print_group_json(FILE *f)
+{
+    if (!GB.on)
+        return;
+    fprintf(f, ",\"group\":{\"ok\":%s,\"error\":", GB.err[0] ? "false" : "true");
+    json_str(f, GB.err);
+    fprintf(f, ",\"commit_every\":%d,\"rate_commits\":", GB.commit_every);
+    json_num(f, GB.nrate ? GB.rate[0] : NAN);
+    fprintf(f, ",\"rate_no_commits\":");
+    json_num(f, GB.nrate ? GB.rate[1] : NAN);
+    fprintf(f, ",\"commit_ns\":{\"p50\":%lld,\"p99\":%lld,\"max\":%lld}",
+            (long long)GB.commit_p50, (long long)GB.commit_p99, (long long)GB.commit_max);
+    fprintf(f, ",\"runs\":%d,\"join_ns\":{\"p50\":%lld,\"max\":%lld}", GB.njoin,
+            (long long)GB.join_p50, (long long)GB.join_max);
+    fprintf(f, ",\"death_ns\":{\"p50\":%lld,\"max\":%lld}}", (long long)GB.death_p50,
+            (long long)GB.death_max);
+}
+
+static void print_group(void)
+{
+    printf("\ngroup (consumer groups; medians over %d rounds, rebalances over %d runs)\n",
+           G.rounds, GB.runs);
+    if (GB.err[0]) {
+        printf("  FAILED: %s\n", GB.err);
+        return;
+    }
+    printf("  rate, 2 members x 1 partition, 64 B, commit every %d   %8.2f M msgs/s\n",
+           GB.commit_every, GB.rate[0] / 1e6);
+    printf("  rate, 2 members x 1 partition, 64 B, no commits        %8.2f M msgs/s\n",
+           GB.rate[1] / 1e6);
+    printf("  bus_commit, 1 partition (%d calls)        p50 %6lld ns  p99 %6lld ns  max %lld ns\n",
+           COMMIT_CALLS, (long long)GB.commit_p50, (long long)GB.commit_p99,
+           (long long)GB.commit_max);
+    printf("  join until settled (2 partitions)         p50 %6.1f ms  max %6.1f ms\n",
+           (double)GB.join_p50 / 1e6, (double)GB.join_max / 1e6);
+    printf("  kill -9 until every partition owned again p50 %6.1f ms  max %6.1f ms\n",
+           (double)GB.death_p50 / 1e6, (double)GB.death_max / 1e6);
+}
 
 static void usage(FILE *out)
 {
@@ -1449,7 +1985,7 @@ static void usage(FILE *out)
             "\n"
             "  -b, --bus PATH        bus to use (default: a private one under /dev/shm, deleted\n"
             "                        at the end); temporary topics bench.<pid>.<n> are deleted\n"
-            "  -m, --mode LIST       1to1,latency,pingpong,nto1 or all (default all)\n"
+            "  -m, --mode LIST       1to1,latency,pingpong,nto1,group or all (default all)\n"
             "  -s, --sizes LIST      message sizes in bytes, >= 8, e.g. 16,64,4K (default\n"
             "                        16,64,256,1024,4096,16384,65536; nto1 defaults to 64)\n"
             "  -a, --api LIST        bus producer api: send,batch,reserve (default batch,send;\n"
@@ -1465,6 +2001,8 @@ static void usage(FILE *out)
             "      --crc             consumers verify each record's CRC32C\n"
             "      --pin             pin producers to CPU 0, consumers to CPU 1\n"
             "      --no-baseline     skip the spsc runs (to profile bus alone; no ratios)\n"
+            "      --commit-every N  group mode: members commit every N records (default 100)\n"
+            "      --group-runs N    group mode: join and kill -9 runs (default 10)\n"
             "  -j, --json            machine-readable output (format bus-bench/1)\n"
             "  -v, --verbose         print each run on stderr as it finishes\n"
             "  -V, --version         print versions and exit\n"
@@ -1482,9 +2020,14 @@ static void each_item(char *list, void (*fn)(const char *item))
 
 static void add_mode(const char *m)
 {
+    if (strcasecmp(m, "group") == 0) {
+        GB.on = true;
+        return;
+    }
     if (strcmp(m, "all") == 0) {
         for (int i = 0; i < M__N; i++)
             G.modes[i] = true;
+        GB.on = true; /* about 5 s (docs/bench.md) */
         return;
     }
     for (int i = 0; i < M__N; i++)
@@ -1492,7 +2035,7 @@ static void add_mode(const char *m)
             G.modes[i] = true;
             return;
         }
-    tool_usage_error(prog, "bad mode '%s': want 1to1, latency, pingpong, nto1 or all", m);
+    tool_usage_error(prog, "bad mode '%s': want 1to1, latency, pingpong, nto1, group or all", m);
 }
 
 static void add_size(const char *s)
@@ -1600,7 +2143,7 @@ static void print_progress(const struct run *r, size_t done, size_t total)
 
 int main(int argc, char **argv)
 {
-    enum { O_SPIN = 256, O_CRC, O_PIN, O_NOBASE };
+    enum { O_SPIN = 256, O_CRC, O_PIN, O_NOBASE, O_COMMIT_EVERY, O_GROUP_RUNS };
     static const struct option longopts[] = {
         {"bus", required_argument, NULL, 'b'},       {"mode", required_argument, NULL, 'm'},
         {"sizes", required_argument, NULL, 's'},     {"api", required_argument, NULL, 'a'},
@@ -1610,6 +2153,8 @@ int main(int argc, char **argv)
         {"spin-us", required_argument, NULL, O_SPIN}, {"crc", no_argument, NULL, O_CRC},
         {"pin", no_argument, NULL, O_PIN},           {"json", no_argument, NULL, 'j'},
         {"no-baseline", no_argument, NULL, O_NOBASE},
+        {"commit-every", required_argument, NULL, O_COMMIT_EVERY},
+        {"group-runs", required_argument, NULL, O_GROUP_RUNS},
         {"verbose", no_argument, NULL, 'v'},         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
     bool any_mode = false, any_api = false;
@@ -1636,6 +2181,10 @@ int main(int argc, char **argv)
         case O_CRC: G.check_crc = true; break;
         case O_PIN: G.pin = true; break;
         case O_NOBASE: G.no_baseline = true; break;
+        case O_COMMIT_EVERY:
+            GB.commit_every = (int)tool_number(prog, "commit-every", optarg, 0, 1000000000);
+            break;
+        case O_GROUP_RUNS: GB.runs = (int)tool_number(prog, "group-runs", optarg, 1, 64); break;
         case 'j': G.json = true; break;
         case 'v': G.verbose = true; break;
         case 'V': tool_version(prog);
@@ -1648,6 +2197,9 @@ int main(int argc, char **argv)
     if (G.ring_bytes & (G.ring_bytes - 1))
         tool_usage_error(prog, "bad ring size %llu: want a power of two",
                          (unsigned long long)G.ring_bytes);
+    bool classic = false;
+    for (int i = 0; i < M__N; i++)
+        classic |= G.modes[i];
     if (!any_mode)
         add_mode("all");
     if (!any_api)
@@ -1784,6 +2336,9 @@ int main(int argc, char **argv)
         }
     }
 
+    if (GB.on && !interrupted)
+        group_bench();
+
     bus_close(pbus);
     if (G.private_bus)
         remove_private_bus();
@@ -1793,10 +2348,14 @@ int main(int argc, char **argv)
     if (G.json) {
         print_json();
     } else {
-        print_table();
-        print_targets();
+        if (classic || !any_mode) {
+            print_table();
+            print_targets();
+        }
+        if (GB.on)
+            print_group();
     }
-    bool any_fail = false;
+    bool any_fail = GB.on && GB.err[0];
     for (size_t i = 0; i < nruns; i++)
         any_fail |= !runs[i].ok;
     if (any_fail)

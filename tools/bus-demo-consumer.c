@@ -1,7 +1,9 @@
-/* bus-demo-consumer - reads every partition of a topic and prints each record with
- * its partition and offset, the other half of bus-demo-producer's story.
+/* bus-demo-consumer - reads every partition of a topic (or, with -g, the partitions
+ * its consumer group gives it) and prints each record with its partition and
+ * offset, the other half of bus-demo-producer's story.
  *
- *   bus-demo-consumer [-b PATH] [-t TOPIC] [-o beginning|end] [-n COUNT] [-e [-w MS]]
+ *   bus-demo-consumer [-b PATH] [-t TOPIC] [-g GROUP] [-i NAME] [-o beginning|end]
+ *                     [-n COUNT] [-e [-w MS]]
  */
 #include "tool.h"
 
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *prog = "bus-demo-consumer";
 static volatile sig_atomic_t stop_signal;
@@ -24,16 +27,26 @@ static void on_signal(int sig)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: %s [-b PATH] [-t TOPIC] [-o beginning|end] [-n COUNT] [-e [-w MS]]\n"
+            "usage: %s [-b PATH] [-t TOPIC] [-g GROUP] [-i NAME] [-o beginning|end]\n"
+            "       [-n COUNT] [-e [-w MS]]\n"
             "\n"
-            "Assigns every partition of TOPIC and prints each record as\n"
+            "Assigns every partition of TOPIC (or, with -g, subscribes to TOPIC as a member of\n"
+            "consumer group GROUP, which shares its partitions among its members) and prints\n"
+            "each record as\n"
             "  partition P offset O key=K value=V\n"
             "until SIGINT/SIGTERM, COUNT records, or (with -e) MS milliseconds without one.\n"
+            "With -g it also prints the partitions the group gives it and takes away:\n"
+            "  consumer NAME: assigned orders/0 orders/1\n"
+            "and commits its position automatically (every second, and on exit).\n"
             "\n"
             "  -b, --bus PATH         bus directory (default $BUS_PATH, else %s)\n"
             "  -t, --topic TOPIC      topic (default orders)\n"
+            "  -g, --group GROUP      subscribe as a member of GROUP (default: no group,\n"
+            "                         every partition assigned by hand)\n"
+            "  -i, --id NAME          label for its lines and its client id (default: pid)\n"
             "  -o, --offset WHERE     beginning (default: oldest record still in the ring)\n"
-            "                         or end (only records sent from now on)\n"
+            "                         or end (only records sent from now on); with -g, only\n"
+            "                         where a partition without a committed offset starts\n"
             "  -n, --count COUNT      exit 0 after COUNT records\n"
             "  -e, --exit-idle        exit 0 when no record came for -w milliseconds\n"
             "  -w, --wait MS          idle time for -e (default 1000)\n"
@@ -54,6 +67,32 @@ static void print_bytes(const void *buf, size_t len)
     }
 }
 
+/* The label of this consumer's lines (-i, else its pid). */
+static char label[80];
+
+/* Rebalance callbacks (-g): print which partitions arrive and leave. */
+static void print_parts(const char *what, const bus_topic_partition_t *parts, size_t n)
+{
+    printf("consumer %s: %s", label, what);
+    for (size_t i = 0; i < n; i++)
+        printf(" %s/%d", parts[i].topic, (int)parts[i].partition);
+    putchar('\n');
+}
+
+static void on_assigned(bus_consumer_t *c, const bus_topic_partition_t *parts, size_t n,
+                        void *arg)
+{
+    (void)c, (void)arg;
+    print_parts("assigned", parts, n);
+}
+
+static void on_revoked(bus_consumer_t *c, const bus_topic_partition_t *parts, size_t n,
+                       void *arg)
+{
+    (void)c, (void)arg;
+    print_parts("revoked", parts, n);
+}
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -67,16 +106,19 @@ int main(int argc, char **argv)
         {"bus", required_argument, NULL, 'b'},   {"topic", required_argument, NULL, 't'},
         {"offset", required_argument, NULL, 'o'}, {"count", required_argument, NULL, 'n'},
         {"exit-idle", no_argument, NULL, 'e'},   {"wait", required_argument, NULL, 'w'},
+        {"group", required_argument, NULL, 'g'}, {"id", required_argument, NULL, 'i'},
         {"version", no_argument, NULL, 'V'},     {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    const char *path = NULL, *topic = "orders";
+    const char *path = NULL, *topic = "orders", *group = NULL, *id = NULL;
     long long count = -1, wait_ms = 1000;
     int exit_idle = 0, reset = BUS_OFFSET_RESET_EARLIEST, opt;
 
-    while ((opt = getopt_long(argc, argv, "b:t:o:n:ew:Vh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "b:t:g:i:o:n:ew:Vh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'b': path = optarg; break;
         case 't': topic = optarg; break;
+        case 'g': group = optarg; break;
+        case 'i': id = optarg; break;
         case 'o':
             if (strcmp(optarg, "beginning") == 0 || strcmp(optarg, "earliest") == 0)
                 reset = BUS_OFFSET_RESET_EARLIEST;
@@ -97,6 +139,14 @@ int main(int argc, char **argv)
         tool_usage_error(prog, "unexpected argument '%s'", argv[optind]);
     if (bus_topic_name_check(topic) < 0)
         tool_usage_error(prog, "bad topic '%s': %s", topic, bus_strerror(BUS_ETOPICNAME));
+    if (group && bus_group_name_check(group) < 0)
+        tool_usage_error(prog, "bad group '%s': %s", group, bus_strerror(BUS_EGROUPNAME));
+    if (id && (!*id || strlen(id) >= 64))
+        tool_usage_error(prog, "bad id '%s': want 1..63 characters", id);
+    if (id)
+        snprintf(label, sizeof label, "%s", id);
+    else
+        snprintf(label, sizeof label, "%d", (int)getpid());
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     /* No SA_RESTART: a signal cuts a sleeping poll short; the loop then sees the flag. */
@@ -111,15 +161,32 @@ int main(int argc, char **argv)
     bus_consumer_config_t cc;
     bus_consumer_config_init(&cc);
     cc.auto_offset_reset = reset;
-    cc.client_id = prog;
+    cc.client_id = id ? id : prog;
+    if (group) {
+        cc.group_id = group;
+        cc.auto_commit = 1;
+        cc.auto_commit_interval_ms = 1000;
+        cc.on_assigned = on_assigned;
+        cc.on_revoked = on_revoked;
+    }
     bus_consumer_t *c;
     int rc = bus_consumer_open(&c, bus, &cc);
     if (rc < 0)
-        tool_fail(prog, "cannot open a consumer on bus %s: %s", bus_path(bus), bus_strerror(rc));
-    rc = bus_assign(c, topic, NULL, 0);
-    if (rc < 0)
-        tool_fail(prog, "cannot assign topic %s: %s%s", topic, bus_strerror(rc),
-                  rc == -ENOENT ? " (create it first, e.g. run bus-demo-producer)" : "");
+        tool_fail(prog, "cannot open a consumer on bus %s%s%s: %s", bus_path(bus),
+                  group ? " in group " : "", group ? group : "", bus_strerror(rc));
+    if (group) {
+        rc = bus_subscribe(c, topic);
+        if (rc < 0)
+            tool_fail(prog, "cannot subscribe to topic %s as a member of group %s: %s%s", topic,
+                      group, bus_strerror(rc),
+                      rc == -ENOENT ? " (create it first, e.g. run bus-demo-producer)" : "");
+        printf("consumer %s: joined group %s, subscribed to %s\n", label, group, topic);
+    } else {
+        rc = bus_assign(c, topic, NULL, 0);
+        if (rc < 0)
+            tool_fail(prog, "cannot assign topic %s: %s%s", topic, bus_strerror(rc),
+                      rc == -ENOENT ? " (create it first, e.g. run bus-demo-producer)" : "");
+    }
 
     bus_record_t recs[64];
     long long seen = 0;
@@ -135,6 +202,8 @@ int main(int argc, char **argv)
         if (n < 0)
             tool_fail(prog, "cannot poll topic %s: %s", topic, bus_strerror(n));
         for (int i = 0; i < n; i++) {
+            if (group || id)
+                printf("consumer %s: ", label);
             printf("partition %d offset %lld key=", (int)recs[i].partition,
                    (long long)recs[i].offset);
             if (recs[i].key)
@@ -150,6 +219,11 @@ int main(int argc, char **argv)
             idle_since = now_ms();
         else if (exit_idle && now_ms() - idle_since >= wait_ms)
             break;
+    }
+    if (group) { /* commit on exit; close would too (auto_commit), then gives them up */
+        rc = bus_commit(c);
+        if (rc < 0)
+            tool_fail(prog, "cannot commit for group %s: %s", group, bus_strerror(rc));
     }
     bus_consumer_close(c);
     bus_close(bus);
