@@ -418,7 +418,9 @@ BUS_API int bus_consumer_open(bus_consumer_t **c, bus_t *bus, const bus_consumer
 
 /* Subscribes to `topic` (call once per topic, up to 8): the consumer's group assigns
  * the partitions of its members' topics among its live subscribed members, by
- * assignment_strategy (BUS_ASSIGN_RANGE, as Kafka's, or BUS_ASSIGN_ROUND_ROBIN).
+ * assignment_strategy: BUS_ASSIGN_RANGE (as Kafka's), BUS_ASSIGN_ROUND_ROBIN, or
+ * BUS_ASSIGN_COOPERATIVE_STICKY (balanced counts, every partition kept by its owner
+ * where balance allows: a join or leave moves only what it must).
  * Assignment happens inside bus_poll, cooperatively: a member gives up only the
  * partitions that move (committing first with auto_commit, on_revoked called before
  * it lets go), and takes a partition only once its previous owner let go or died;
@@ -427,7 +429,7 @@ BUS_API int bus_consumer_open(bus_consumer_t **c, bus_t *bus, const bus_consumer
  * noticed by the others within member_check_ms.
  * Errors: -EINVAL (no group_id, or the consumer used bus_assign), BUS_ETOPICNAME,
  * -ENOENT, -ENOSPC (8 topics already), BUS_ESTRATEGY (the group's members use
- * another strategy), -ENOTSUP (BUS_ASSIGN_COOPERATIVE_STICKY, not in this version). */
+ * another strategy). */
 BUS_API int bus_subscribe(bus_consumer_t *c, const char *topic);
 
 /* Assigns partitions of a topic to this consumer by hand (partitions NULL or n == 0:

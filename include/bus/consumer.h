@@ -796,8 +796,6 @@ BUS_API int bus_subscribe(bus_consumer_t *c, const char *topic)
         return r;
     if (!c->grouped || c->manual)
         return -EINVAL;
-    if (c->cfg.assignment_strategy == BUS_ASSIGN_COOPERATIVE_STICKY)
-        return -ENOTSUP;
     struct bus__topic_ref t;
     if ((r = bus__topic_find(c->bus, topic, &t)) < 0)
         return r;

@@ -483,6 +483,64 @@ static inline void bus__asg_write(bus_t *b, const struct bus__group_ref *ref,
     bus__ring_unmap(&ring);
 }
 
+/* Cooperative sticky: counts as balanced as possible (each member n/m, the first
+ * n%m of those keeping an extra one get n/m + 1), and every partition stays with the
+ * member the previous generation gave it to when that fits; the rest go to the least
+ * loaded eligible member.  So a join or leave moves only what balance needs. */
+static inline int bus__assign_sticky_locked(bus_t *b, const struct bus__group_ref *ref,
+                                            struct bus__asg_member *ms, uint32_t nm,
+                                            const struct bus__topic_ref *ts, size_t nt)
+{
+    size_t n = 0;
+    for (size_t j = 0; j < nt; j++)
+        n += (size_t)ts[j].partitions;
+    int *prev = (int *)malloc((n ? n : 1) * sizeof *prev), *own = (int *)malloc((n ? n : 1) * sizeof *own);
+    if (!prev || !own) {
+        free(prev);
+        free(own);
+        return -ENOMEM;
+    }
+    uint32_t count[BUS_MAX_MEMBERS] = {0};
+    size_t k = 0;
+    for (size_t j = 0; j < nt; j++)
+        for (int32_t p = 0; p < ts[j].partitions; p++, k++) { /* who had it */
+            struct bus__ring ring;
+            prev[k] = own[k] = -1;
+            if (bus__ring_map(b, &ts[j], p, &ring) < 0)
+                continue;
+            struct bus__gslot *s = bus__gslot_find(&ring, ref);
+            uint64_t id = s ? atomic_load_explicit(&s->assigned, memory_order_relaxed) : 0;
+            for (uint32_t i = 0; i < nm && id; i++)
+                if (ms[i].id == id && bus__subscribes(ms[i].m, &ts[j]))
+                    prev[k] = (int)i;
+            bus__ring_unmap(&ring);
+        }
+    uint32_t base = nm ? (uint32_t)(n / nm) : 0, extra = nm ? (uint32_t)(n % nm) : 0, bonus = 0;
+    for (int pass = 0; pass < 2 && nm; pass++) /* keep: up to base, then base + 1 for `extra` */
+        for (k = 0; k < n; k++)
+            if (own[k] < 0 && prev[k] >= 0 &&
+                (count[prev[k]] < base || (pass == 1 && count[prev[k]] == base && bonus < extra))) {
+                bonus += count[prev[k]] == base;
+                own[k] = prev[k];
+                count[prev[k]]++;
+            }
+    k = 0;
+    for (size_t j = 0; j < nt; j++)
+        for (int32_t p = 0; p < ts[j].partitions; p++, k++) {
+            if (own[k] < 0) { /* the least loaded eligible member */
+                for (uint32_t i = 0; i < nm; i++)
+                    if (bus__subscribes(ms[i].m, &ts[j]) && (own[k] < 0 || count[i] < count[own[k]]))
+                        own[k] = (int)i;
+                if (own[k] >= 0)
+                    count[own[k]]++;
+            }
+            bus__asg_write(b, ref, &ts[j], p, own[k] >= 0 ? ms[own[k]].id : 0);
+        }
+    free(prev);
+    free(own);
+    return 0;
+}
+
 /* Kafka's range: per topic, partitions in order split over its members (by join
  * order), the first ones one extra.  Round-robin: every partition of every topic
  * (topics by name) dealt in turn to the next member subscribed to its topic. */
@@ -520,6 +578,13 @@ static inline int bus__group_assign_locked(bus_t *b, const struct bus__group_ref
         }
     }
     qsort(ts, nt, sizeof ts[0], bus__asg_by_name);
+    if (g->strategy == BUS_ASSIGN_COOPERATIVE_STICKY) {
+        int r = bus__assign_sticky_locked(b, ref, ms, nm, ts, nt);
+        free(ts);
+        if (r == 0) /* release: pairs with the members' acquire */
+            atomic_store_explicit(&g->assigned_gen, gen, memory_order_release);
+        return r;
+    }
     uint32_t cursor = 0;
     for (size_t j = 0; j < nt; j++) {
         struct bus__asg_member el[BUS_MAX_MEMBERS];
