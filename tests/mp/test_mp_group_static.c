@@ -14,7 +14,9 @@
  *      partitions; commits of the lost partitions fail with BUS_ENOTASSIGNED, before
  *      its next poll and inside the on_revoked that poll calls (Kafka's
  *      onPartitionsLost) for exactly the lost partitions; it rejoins and gets a
- *      share again; no record is lost, duplicates only past the last commit.
+ *      share again; no record is lost, duplicates only past the last commit.  The
+ *      same with static members (the hung one is alive, so it is removed too, and
+ *      rejoins under its own instance id).
  *
  * The watching machinery is test_mp_group_rebalance.c's (one shared report pipe,
  * fixed-size messages, the pipe's order a real-time order of the handovers); see
@@ -304,14 +306,11 @@ static void member_main(const member_cfg_t *cfg)
         if (rd == 1 && ch == 's') {
             /* Hang: no bus_poll for 1 s and until the parent says go ('g'), which
              * it does once the others took every partition this member holds. */
-            int any = 0;
             for (int32_t p = 0; p < W.npart; p++)
                 if (ME.owned[p]) {
                     ME.lost[p] = 1;
-                    any = 1;
                     me_emit(M_STALL, p, 0, ME.pos[p], 0);
                 }
-            (void)any;
             me_emit(M_STALL, -1, 0, 0, 0); /* the end of the list */
             me_flush();
             bt_sleep_ms(1000);
@@ -1422,13 +1421,16 @@ static int pred_two_each_all_seen(void *arg)
     return pred_all_seen(NULL);
 }
 
-static void test_max_poll_interval(void **state)
+/* inst NULL: dynamic members; else static ones (instance ids inst[i], a session of
+ * 60 s that is never waited for): a hung member is removed either way (it is alive,
+ * not dead), and a static one rejoins under its own instance id. */
+static void max_poll_interval(void **state, const char *const *inst)
 {
     bt_ctx_t *ctx = *state;
-    rb_init(ctx, "gp", 6, 6000);
+    rb_init(ctx, inst ? "gps" : "gp", 6, 6000);
     uint64_t rs = W.seed ^ 0x9e3779b9;
     for (int i = 0; i < 3; i++)
-        start_static(NULL, 0, 300, 1);
+        start_static(inst ? inst[i] : NULL, inst ? 60000 : 0, 300, 1);
     int owner[MAXP];
     settle(BUS_ASSIGN_RANGE, owner, "3 members");
     int hung = (int)bt_range(&rs, 0, 2);
@@ -1467,6 +1469,17 @@ static void test_max_poll_interval(void **state)
     rb_finish();
 }
 
+static void test_max_poll_interval(void **state)
+{
+    max_poll_interval(state, NULL);
+}
+
+static void test_max_poll_interval_static(void **state)
+{
+    static const char *const inst[3] = {"h-0", "h-1", "h-2"};
+    max_poll_interval(state, inst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1474,6 +1487,7 @@ int main(void)
         BT_TEST(test_static_restart),
         BT_TEST(test_static_expires),
         BT_TEST(test_max_poll_interval),
+        BT_TEST(test_max_poll_interval_static),
     };
     return cmocka_run_group_tests_name("mp_group_static", tests, NULL, NULL);
 }
