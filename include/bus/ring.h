@@ -631,16 +631,22 @@ static inline int bus__ring_reserve(struct bus__ring *r, struct bus__pslot *slot
     }
 }
 
-/* The CRC of a record whose header and body are written, `len` bytes long: the
- * length the caller bounds-checked, never one re-read from (shared) memory. */
-static inline uint32_t bus__rec_crc(const struct bus__rec *h, int64_t off, uint32_t len)
+/* The CRC of the part of a record not in its bytes: its offset (8 bytes) and length
+ * (4), little-endian; every record CRC starts here. */
+static inline uint32_t bus__rec_crc_start(int64_t off, uint32_t len)
 {
     unsigned char pre[12];
     uint64_t o = (uint64_t)off;
     memcpy(pre, &o, 8); /* x86-64: already little-endian */
     memcpy(pre + 8, &len, 4);
-    uint32_t c = bus__crc32c(0, pre, sizeof pre);
-    return bus__crc32c(c, (const unsigned char *)h + 16, len - 16);
+    return bus__crc32c(0, pre, sizeof pre);
+}
+
+/* The CRC of a record whose header and body are written, `len` bytes long: the
+ * length the caller bounds-checked, never one re-read from (shared) memory. */
+static inline uint32_t bus__rec_crc(const struct bus__rec *h, int64_t off, uint32_t len)
+{
+    return bus__crc32c(bus__rec_crc_start(off, len), (const unsigned char *)h + 16, len - 16);
 }
 
 /* Encoded size of a record's headers; -EINVAL if a name or count is too long. */
@@ -677,12 +683,8 @@ static inline uint32_t bus__rec_write(struct bus__rec *h, int64_t off, uint32_t 
     x.key_len = (uint32_t)klen;
     x.header_count = (uint16_t)hc;
     x.flags = (uint16_t)(BUS__REC_DATA | (has_key ? BUS__REC_F_KEY : 0));
-    unsigned char pre[12];
-    uint64_t o = (uint64_t)off;
-    memcpy(pre, &o, 8); /* x86-64: already little-endian */
-    memcpy(pre + 8, &len, 4);
-    uint32_t crc = bus__crc32c(0, pre, sizeof pre);
-    crc = bus__crc32c(crc, (const unsigned char *)&x + 16, sizeof x - 16);
+    uint32_t crc = bus__crc32c(bus__rec_crc_start(off, len), (const unsigned char *)&x + 16,
+                               sizeof x - 16);
     unsigned char *p = (unsigned char *)(h + 1);
     if (klen) {
         memcpy(p, key, klen);
