@@ -246,6 +246,46 @@ static inline int bus__cpart_place(struct bus__cpart *cp, int64_t want)
     return BUS_EOFFSET;
 }
 
+/* Hands the partition's reader slot to the group (before letting go of ownership):
+ * pinned, it keeps holding producers back until the next owner has registered its
+ * own (bus__cpart_unpin) or no live member of the group needs it any more. */
+static inline void bus__cpart_pin(struct bus__cpart *cp)
+{
+    if (!cp->slot || cp->r.overflow != BUS_OVERFLOW_BLOCK)
+        return;
+    /* relaxed: published by the release of the owner word (bus__gslot_disown). */
+    atomic_store_explicit(&cp->slot->pinned, 1, memory_order_relaxed);
+    cp->slot = NULL; /* no longer ours to close */
+}
+
+/* Reader slots that hold the group's place on cp's ring for the partition: pinned
+ * by a previous owner, or left by one that died.  With `free`, frees them (once our
+ * own slot is registered).  Returns how many there were. */
+static inline int bus__cpart_unpin(struct bus__cpart *cp, bool free)
+{
+    uint32_t gs = (uint32_t)(cp->gslot - cp->r.gslots) + 1;
+    uint64_t inc = atomic_load_explicit(&cp->gslot->incarnation, memory_order_relaxed);
+    uint32_t hi = atomic_load_explicit(&cp->r.hdr->readers_hi, memory_order_acquire);
+    int n = 0;
+    for (uint32_t i = 0; i < hi && i < BUS__RSLOTS; i++) {
+        struct bus__rslot *s = &cp->r.rslots[i];
+        /* acquire: pairs with the owner's claim of the slot (its tags follow) */
+        uint32_t pid = atomic_load_explicit(&s->pid, memory_order_acquire);
+        if (s == cp->slot || pid == 0 || (pid & BUS__REAPING) ||
+            atomic_load_explicit(&s->gslot, memory_order_relaxed) != gs ||
+            atomic_load_explicit(&s->group_inc, memory_order_relaxed) != inc ||
+            (!atomic_load_explicit(&s->pinned, memory_order_relaxed) &&
+             bus__proc_alive(pid, atomic_load_explicit(&s->starttime, memory_order_relaxed))))
+            continue;
+        n++;
+        /* acq_rel: only one of us (or a reaper) frees it. */
+        if (free && atomic_compare_exchange_strong_explicit(&s->pid, &pid, BUS__REAPING,
+                                                            memory_order_acq_rel, memory_order_relaxed))
+            bus__ring_reader_close(&cp->r, s);
+    }
+    return n;
+}
+
 static inline void bus__cpart_release(struct bus__cpart *cp)
 {
     if (cp->gslot)
@@ -285,8 +325,14 @@ static inline int bus__cpart_add(bus_consumer_t *c, const struct bus__topic_ref 
         cp->gslot = bus__gslot_get(c->bus, &cp->r, &c->group, &r);
         if (cp->gslot) {
             bus__gslot_hold(cp->gslot, c->me);
+            if (c->nsubs) /* group-managed: the slot holds the group's place */
+                bus__ring_reader_tag(cp->slot, (uint32_t)(cp->gslot - cp->r.gslots), c->group.incarnation);
             int64_t committed = atomic_load_explicit(&cp->gslot->committed, memory_order_acquire);
             r = committed >= 0 ? bus__cpart_place(cp, committed) : BUS_EOFFSET;
+            /* A previous owner's slot held the group's place: what producers took
+             * below it, the group had read; start at the oldest record left. */
+            if (r == BUS_EOFFSET && committed >= 0 && c->nsubs && bus__cpart_unpin(cp, false))
+                r = bus__cpart_place(cp, BUS_OFFSET_BEGINNING);
         }
     }
     if (r == BUS_EOFFSET && c->cfg.auto_offset_reset != BUS_OFFSET_RESET_NONE)
@@ -311,6 +357,8 @@ static inline int bus__cpart_add(bus_consumer_t *c, const struct bus__topic_ref 
         bus__cpart_release(cp);
         return r;
     }
+    if (cp->gslot && c->nsubs)
+        bus__cpart_unpin(cp, true); /* our own slot holds the place now */
     c->nparts++;
     if (c->grouped)
         atomic_fetch_add_explicit(&c->bus->groups[c->group.idx].members[c->member].partitions, 1,
@@ -866,8 +914,10 @@ static inline int bus__revoke(bus_consumer_t *c, size_t n, bool deleted)
         if (!cp)
             continue;
         uint64_t to = atomic_load_explicit(&cp->gslot->assigned, memory_order_relaxed);
-        /* release: the next owner, acquiring it, sees the commits above.  (Before the
-         * drop: the slot lives in the ring mapping the drop releases.) */
+        if (!deleted)
+            bus__cpart_pin(cp);
+        /* release: the next owner, acquiring it, sees the commits and the pin above.
+         * (Before the drop: the slot lives in the ring mapping the drop releases.) */
         bus__gslot_disown(cp->gslot, c->member_id);
         bus__cpart_drop(c, (size_t)(cp - c->parts), false);
         if (to && to != c->member_id)
@@ -1060,8 +1110,10 @@ BUS_API void bus_consumer_close(bus_consumer_t *c)
         bus__rebalance_cb(c, c->cfg.on_revoked, c->moved, n);
     }
     for (size_t i = 0; i < c->nparts; i++) {
-        if (c->nsubs && c->parts[i].gslot) /* the next owner sees the commit */
+        if (c->nsubs && c->parts[i].gslot) { /* the next owner sees the commit and pin */
+            bus__cpart_pin(&c->parts[i]);
             bus__gslot_disown(c->parts[i].gslot, c->member_id);
+        }
         bus__cpart_release(&c->parts[i]);
     }
     for (uint32_t k = 0; k < c->nsubs; k++) {

@@ -113,7 +113,15 @@ struct bus__rslot {
     _Atomic uint32_t client;    /* owner: index of its doorbell in the control segment */
     uint32_t pad0;
     _Atomic int64_t next_offset; /* owner: offset at pos (bus-stat lag) */
-    char pad1[BUS__LINE - 40];
+    /* A group member's slot holds its group's place in the ring: when the member
+     * hands the partition over (pinned) or dies, the slot stays until the next owner
+     * has registered its own, or until no live member of the group subscribes to the
+     * topic any more (bus__rslot_held).  So producers of a BLOCK topic never overwrite
+     * what the group has not read while its partition changes hands. */
+    _Atomic uint32_t gslot;      /* owner, at open: its group slot's index + 1; 0 none */
+    _Atomic uint32_t pinned;     /* owner, before it lets go of the partition: 1 */
+    _Atomic uint64_t group_inc;  /* owner, at open: the group's incarnation */
+    char pad1[BUS__LINE - 56];
 };
 _Static_assert(sizeof(struct bus__rslot) == BUS__LINE, "reader slot is one line pair");
 
@@ -212,12 +220,14 @@ struct bus__member {
     _Atomic uint64_t starttime;  /* member: pid reuse guard */
     _Atomic uint32_t partitions; /* member: partitions it has assigned (describe) */
     char client_id[64];          /* member, informational */
-    uint32_t nsubs;              /* admin: topics subscribed (0: assigns by hand) */
+    _Atomic uint32_t nsubs;      /* admin: topics subscribed (0: assigns by hand);
+                                    atomic, like subs[].incarnation: producers read them
+                                    without the mutex (bus__rslot_held) */
     uint64_t member_id;          /* admin: unique for all time (ownership tokens) */
     struct {
         uint32_t topic;          /* admin: topic table index */
         uint32_t pad;
-        uint64_t incarnation;    /* admin: that topic's incarnation */
+        _Atomic uint64_t incarnation; /* admin: that topic's incarnation */
     } subs[BUS__MAX_SUBS];
     _Atomic int64_t last_poll_ns; /* member, at each poll (CLOCK_MONOTONIC_COARSE) */
     int64_t dead_since_ns;       /* admin: when a dead static member was first seen dead */

@@ -158,7 +158,7 @@ static inline int bus__group_join(bus_t *b, const char *name, const struct bus__
         atomic_store_explicit(&m->client, j->client, memory_order_relaxed);
         atomic_store_explicit(&m->partitions, 0, memory_order_relaxed);
         atomic_store_explicit(&m->last_poll_ns, bus__coarse_ns(), memory_order_relaxed);
-        m->nsubs = 0;
+        atomic_store_explicit(&m->nsubs, 0, memory_order_relaxed); /* see bus__rslot_held */
         m->dead_since_ns = 0;
         m->session_ms = j->session_ms;
         m->max_poll_ms = j->max_poll_ms;
@@ -201,7 +201,7 @@ static inline void bus__group_leave(bus_t *b, const struct bus__group_ref *ref, 
         return;
     if (atomic_load_explicit(&g->incarnation, memory_order_relaxed) == ref->incarnation) {
         bool subscribed = g->members[member].nsubs > 0;
-        g->members[member].nsubs = 0;
+        atomic_store_explicit(&g->members[member].nsubs, 0, memory_order_relaxed);
         g->members[member].instance_id[0] = '\0';
         atomic_store_explicit(&g->members[member].pid, 0, memory_order_release);
         if (subscribed)
@@ -236,7 +236,14 @@ static inline void bus__group_unsubscribe(bus_t *b, const struct bus__group_ref 
     struct bus__member *me = &b->groups[ref->idx].members[member];
     for (uint32_t k = 0; k < me->nsubs && k < BUS__MAX_SUBS; k++) {
         if (me->subs[k].topic == t->idx && me->subs[k].incarnation == t->incarnation) {
-            me->subs[k] = me->subs[--me->nsubs];
+            uint32_t last = me->nsubs - 1;
+            me->subs[k].topic = me->subs[last].topic;
+            /* relaxed, like every write of a subscription: under the mutex; readers
+             * outside it (bus__rslot_held) only need a recent value. */
+            atomic_store_explicit(&me->subs[k].incarnation,
+                                  atomic_load_explicit(&me->subs[last].incarnation, memory_order_relaxed),
+                                  memory_order_relaxed);
+            atomic_store_explicit(&me->nsubs, last, memory_order_relaxed);
             bus__group_bump(b, &b->groups[ref->idx]);
             break;
         }
@@ -281,9 +288,11 @@ static inline int bus__group_subscribe(bus_t *b, const struct bus__group_ref *re
     }
     if (r == 0) {
         g->strategy = (uint32_t)strategy;
-        me->subs[me->nsubs].topic = t->idx;
-        me->subs[me->nsubs].incarnation = t->incarnation;
-        me->nsubs++;
+        uint32_t n = me->nsubs;
+        me->subs[n].topic = t->idx;
+        /* relaxed: see bus__group_unsubscribe */
+        atomic_store_explicit(&me->subs[n].incarnation, t->incarnation, memory_order_relaxed);
+        atomic_store_explicit(&me->nsubs, n + 1, memory_order_relaxed);
         bus__group_bump(b, g);
     }
     bus__ctl_unlock(b);
@@ -326,7 +335,7 @@ static inline bool bus__group_sweep(bus_t *b, const struct bus__group_ref *ref)
         struct bus__member *m = &g->members[i];
         if (bus__member_expired(m, now, &mark)) {
             removed = true;
-            m->nsubs = 0;
+            atomic_store_explicit(&m->nsubs, 0, memory_order_relaxed); /* see bus__rslot_held */
             m->instance_id[0] = '\0';
             atomic_store_explicit(&m->pid, 0, memory_order_release);
         } else if (mark) {
@@ -401,6 +410,40 @@ static inline struct bus__gslot *bus__gslot_get(bus_t *b, struct bus__ring *r,
     if (!s)
         *err = -ENOSPC; /* only if the ring predates a larger group table */
     return s;
+}
+
+/* Does a group still need the place reader slot s holds (struct bus__rslot)?  Yes
+ * while the slot's group exists and a live member subscribes to the ring's topic:
+ * one of them will take the partition over and free the slot once its own reader is
+ * registered.  Called without the mutex, by producers held back and by consumers
+ * looking for a free slot. */
+static inline bool bus__rslot_held(const struct bus__ring *r, struct bus__rslot *s)
+{
+    uint32_t gs = atomic_load_explicit(&s->gslot, memory_order_relaxed);
+    uint64_t inc = atomic_load_explicit(&s->group_inc, memory_order_relaxed);
+    if (gs == 0 || gs > r->ngslots || !r->bus)
+        return false;
+    uint32_t gi = atomic_load_explicit(&r->gslots[gs - 1].group, memory_order_relaxed);
+    if (gi == 0 || gi > r->bus->ctl->max_groups ||
+        !bus__gslot_is(&r->gslots[gs - 1], &(struct bus__group_ref){gi - 1, inc}))
+        return false;
+    struct bus__group_entry *g = &r->bus->groups[gi - 1];
+    /* A5: acquire; pairs with R5 in bus__group_join(). */
+    if (atomic_load_explicit(&g->state, memory_order_acquire) != BUS__GROUP_ACTIVE ||
+        atomic_load_explicit(&g->incarnation, memory_order_relaxed) != inc)
+        return false;
+    uint64_t topic = r->hdr->topic_incarnation; /* unique on the bus */
+    for (uint32_t i = 0; i < BUS_MAX_MEMBERS; i++) {
+        struct bus__member *m = &g->members[i];
+        /* relaxed: a recent subscription is enough (see struct bus__member) */
+        uint32_t n = atomic_load_explicit(&m->nsubs, memory_order_relaxed);
+        bool subscribed = false;
+        for (uint32_t k = 0; k < n && k < BUS__MAX_SUBS; k++)
+            subscribed |= atomic_load_explicit(&m->subs[k].incarnation, memory_order_relaxed) == topic;
+        if (subscribed && bus__member_alive(m))
+            return true;
+    }
+    return false;
 }
 
 /* Records (for describe) that process `me` holds the partition; best effort: a

@@ -37,7 +37,10 @@
  *   BUS_ELAPPED and the caller picks a newer pos).
  *   A producer out of space sleeps on space_seq after incrementing space_waiters;
  *   a consumer stores its pos then loads space_waiters (both seq_cst: a Dekker pair)
- *   and wakes them.  Dead readers (pid gone) are freed by the waiting producer.
+ *   and wakes them.  Dead readers (pid gone) are freed by the waiting producer,
+ *   except a slot still holding a consumer group's place (bus__rslot_held): a
+ *   member's slot outlives its death or its letting go until the member taking
+ *   the partition over has registered its own.
  *
  * SLEEPING
  *   A consumer with nothing to read: C-a arms its reader slot (seq_cst), C-b loads
@@ -82,6 +85,7 @@ struct bus__ient {
 };
 
 struct bus__ring {
+    bus_t *bus; /* the bus it was mapped from (its group table, for held reader slots) */
     struct bus__ring_hdr *hdr;
     unsigned char *data;
     uint64_t cap, mask;
@@ -238,6 +242,7 @@ static inline int bus__ring_map(bus_t *b, const struct bus__topic_ref *t, int32_
         munmap(m, size);
         return -ENOENT; /* a ring of another (deleted or recreated) topic */
     }
+    r->bus = b;
     r->hdr = h;
     r->map_bytes = size;
     r->cap = cap;
@@ -381,21 +386,66 @@ static inline int bus__ring_locate(const struct bus__ring *r, int64_t off, uint6
 
 /* ---- reader slots ---- */
 
+/* Defined with the groups (group.h): does a group still need the place s holds? */
+static inline bool bus__rslot_held(const struct bus__ring *r, struct bus__rslot *s);
+static inline void bus__ring_reader_close(struct bus__ring *r, struct bus__rslot *s);
+
+/* Frees reader slot s (pid as loaded) if its process died or it is a pin, and no
+ * group needs the place it holds.  True if this call freed it. */
+static inline bool bus__ring_reader_reap(struct bus__ring *r, struct bus__rslot *s, uint32_t pid)
+{
+    if (pid == 0 || (pid & BUS__REAPING))
+        return false;
+    /* relaxed: a pin missed here counts as its live owner's slot, kept: safe. */
+    if (!atomic_load_explicit(&s->pinned, memory_order_relaxed) &&
+        bus__proc_alive(pid, atomic_load_explicit(&s->starttime, memory_order_relaxed)))
+        return false;
+    if (bus__rslot_held(r, s))
+        return false;
+    /* acq_rel: only one reaper frees it; pairs with the claim in bus__ring_reader_open. */
+    if (!atomic_compare_exchange_strong_explicit(&s->pid, &pid, BUS__REAPING, memory_order_acq_rel,
+                                                 memory_order_relaxed))
+        return false;
+    bus__ring_reader_close(r, s);
+    return true;
+}
+
 static inline int bus__ring_reader_open(struct bus__ring *r, uint32_t client, struct bus__self me,
                                         struct bus__rslot **out)
 {
     for (uint32_t i = 0; i < BUS__RSLOTS; i++) {
         struct bus__rslot *s = &r->rslots[i];
-        if (bus__slot_claim(&s->pid, &s->starttime, me)) {
-            atomic_store_explicit(&s->pos, BUS__NO_POS, memory_order_relaxed);
-            atomic_store_explicit(&s->armed, 0, memory_order_relaxed);
-            atomic_store_explicit(&s->client, client, memory_order_relaxed);
-            bus__store_max(&r->hdr->readers_hi, i + 1);
-            *out = s;
-            return 0;
-        }
+        /* acquire: pairs with the release of the slot in bus__ring_reader_close(). */
+        uint32_t pid = atomic_load_explicit(&s->pid, memory_order_acquire);
+        if (pid != 0 && !bus__ring_reader_reap(r, s, pid))
+            continue; /* in use, or holding its group's place */
+        pid = 0;
+        /* acq_rel: acquire pairs with the release in bus__ring_reader_close(); only
+         * free slots are taken, never a dead one a group still needs. */
+        if (!atomic_compare_exchange_strong_explicit(&s->pid, &pid, me.pid, memory_order_acq_rel,
+                                                     memory_order_relaxed))
+            continue;
+        atomic_store_explicit(&s->starttime, me.starttime, memory_order_relaxed);
+        atomic_store_explicit(&s->pos, BUS__NO_POS, memory_order_relaxed);
+        atomic_store_explicit(&s->armed, 0, memory_order_relaxed);
+        atomic_store_explicit(&s->client, client, memory_order_relaxed);
+        atomic_store_explicit(&s->gslot, 0, memory_order_relaxed);
+        atomic_store_explicit(&s->pinned, 0, memory_order_relaxed);
+        bus__store_max(&r->hdr->readers_hi, i + 1);
+        *out = s;
+        return 0;
     }
     return -EUSERS;
+}
+
+/* Marks s as reading for group slot gs (index) of the group with incarnation inc;
+ * before its first position is published. */
+static inline void bus__ring_reader_tag(struct bus__rslot *s, uint32_t gs, uint64_t inc)
+{
+    /* relaxed: read by reapers only once the owner died or pinned the slot, both
+     * long after (a pin is published by the release of the partition's owner word). */
+    atomic_store_explicit(&s->group_inc, inc, memory_order_relaxed);
+    atomic_store_explicit(&s->gslot, gs + 1, memory_order_relaxed);
 }
 
 static inline void bus__ring_space_wake(struct bus__ring *r)
@@ -436,6 +486,9 @@ static inline int bus__ring_reader_set(struct bus__ring *r, struct bus__rslot *s
 
 static inline void bus__ring_reader_close(struct bus__ring *r, struct bus__rslot *s)
 {
+    /* relaxed: published by the release of pid below. */
+    atomic_store_explicit(&s->gslot, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->pinned, 0, memory_order_relaxed);
     atomic_store_explicit(&s->pos, BUS__NO_POS, memory_order_seq_cst);         /* R3 */
     atomic_fetch_add_explicit(&r->hdr->readers_gen, 1, memory_order_seq_cst); /* G1/G2 */
     /* release: pairs with the acquire in bus__slot_claim() of the next owner. */
@@ -487,22 +540,17 @@ static inline uint64_t bus__ring_limit(const struct bus__ring *r, const struct b
     return min + r->cap;
 }
 
-/* Frees reader slots whose process died while holding a position below `need`. */
+/* Frees reader slots holding a position below `need` whose process died, or that
+ * were pinned for a group, when no group needs them any more. */
 static inline void bus__ring_reap_readers(struct bus__ring *r, uint64_t need)
 {
     uint32_t hi = atomic_load_explicit(&r->hdr->readers_hi, memory_order_acquire);
     for (uint32_t i = 0; i < hi && i < BUS__RSLOTS; i++) {
         struct bus__rslot *s = &r->rslots[i];
         uint64_t p = atomic_load_explicit(&s->pos, memory_order_acquire); /* A3 */
-        uint32_t pid = atomic_load_explicit(&s->pid, memory_order_acquire);
-        if (p == BUS__NO_POS || p + r->cap >= need || pid == 0)
+        if (p == BUS__NO_POS || p + r->cap >= need)
             continue;
-        if (bus__proc_alive(pid, atomic_load_explicit(&s->starttime, memory_order_relaxed)))
-            continue;
-        /* acq_rel: only one reaper frees it. */
-        if (atomic_compare_exchange_strong_explicit(&s->pid, &pid, BUS__REAPING,
-                                                    memory_order_acq_rel, memory_order_relaxed))
-            bus__ring_reader_close(r, s);
+        bus__ring_reader_reap(r, s, atomic_load_explicit(&s->pid, memory_order_acquire));
     }
 }
 

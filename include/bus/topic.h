@@ -239,6 +239,7 @@ static inline void bus__ring_describe(struct bus__ring *r, bus_partition_info_t 
         uint32_t pid = atomic_load_explicit(&r->rslots[i].pid, memory_order_relaxed);
         if (pid && !(pid & BUS__REAPING) &&
             atomic_load_explicit(&r->rslots[i].pos, memory_order_relaxed) != BUS__NO_POS &&
+            !atomic_load_explicit(&r->rslots[i].pinned, memory_order_relaxed) &&
             bus__proc_alive(pid, atomic_load_explicit(&r->rslots[i].starttime, memory_order_relaxed)))
             pi->consumers++;
     }
