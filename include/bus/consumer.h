@@ -1080,7 +1080,7 @@ BUS_API int bus_committed(bus_consumer_t *c, const char *topic, int32_t partitio
     if (cp && cp->gslot &&
         atomic_load_explicit(&cp->r.hdr->state, memory_order_relaxed) != BUS__RING_DELETED) {
         *next_offset = atomic_load_explicit(&cp->gslot->committed, memory_order_acquire);
-        return 0;
+        return *next_offset < -1 ? BUS_ECORRUPT : 0;
     }
     struct bus__topic_ref t;
     if ((r = bus__topic_find(c->bus, topic, &t)) < 0)
@@ -1093,7 +1093,7 @@ BUS_API int bus_committed(bus_consumer_t *c, const char *topic, int32_t partitio
     struct bus__gslot *s = bus__gslot_find(&ring, &c->group);
     *next_offset = s ? atomic_load_explicit(&s->committed, memory_order_acquire) : -1;
     bus__ring_unmap(&ring);
-    return 0;
+    return *next_offset < -1 ? BUS_ECORRUPT : 0;
 }
 
 BUS_API void bus_consumer_close(bus_consumer_t *c)

@@ -139,6 +139,8 @@ static inline int bus__group_join(bus_t *b, const char *name, const struct bus__
             atomic_store_explicit(&m->client, j->client, memory_order_relaxed);
             atomic_store_explicit(&m->partitions, 0, memory_order_relaxed);
             atomic_store_explicit(&m->last_poll_ns, bus__coarse_ns(), memory_order_relaxed);
+            if (atomic_load_explicit(&m->nsubs, memory_order_relaxed) > BUS__MAX_SUBS)
+                atomic_store_explicit(&m->nsubs, 0, memory_order_relaxed); /* hostile: subscribe anew */
             m->dead_since_ns = 0;
             /* release: the fields above are in place before the pid names us */
             atomic_store_explicit(&m->pid, me.pid, memory_order_release);
@@ -236,7 +238,7 @@ static inline void bus__group_unsubscribe(bus_t *b, const struct bus__group_ref 
     struct bus__member *me = &b->groups[ref->idx].members[member];
     for (uint32_t k = 0; k < me->nsubs && k < BUS__MAX_SUBS; k++) {
         if (me->subs[k].topic == t->idx && me->subs[k].incarnation == t->incarnation) {
-            uint32_t last = me->nsubs - 1;
+            uint32_t last = (me->nsubs < BUS__MAX_SUBS ? me->nsubs : BUS__MAX_SUBS) - 1;
             me->subs[k].topic = me->subs[last].topic;
             /* relaxed, like every write of a subscription: under the mutex; readers
              * outside it (bus__rslot_held) only need a recent value. */
@@ -280,8 +282,8 @@ static inline int bus__group_subscribe(bus_t *b, const struct bus__group_ref *re
         have |= me->subs[k].topic == t->idx && me->subs[k].incarnation == t->incarnation;
     if (others && g->strategy != (uint32_t)strategy)
         r = BUS_ESTRATEGY;
-    else if (!have && me->nsubs == BUS__MAX_SUBS)
-        r = -ENOSPC;
+    else if (!have && me->nsubs >= BUS__MAX_SUBS)
+        r = me->nsubs > BUS__MAX_SUBS ? BUS_ECORRUPT : -ENOSPC;
     if (r == 0 && have) {
         bus__ctl_unlock(b);
         return 0;
@@ -690,6 +692,8 @@ BUS_API int bus_group_list(bus_t *b, char (*names)[BUS_GROUP_NAME_MAX + 1], size
         struct bus__group_entry *g = &b->groups[i];
         if (atomic_load_explicit(&g->state, memory_order_acquire) != BUS__GROUP_ACTIVE) /* A5 */
             continue;
+        if (!memchr(g->name, '\0', BUS_GROUP_NAME_MAX + 1) || bus_group_name_check(g->name) < 0)
+            continue; /* a damaged name: no call could find it */
         if (n < max && names) {
             memcpy(names[n], g->name, BUS_GROUP_NAME_MAX);
             names[n][BUS_GROUP_NAME_MAX] = '\0';
@@ -734,6 +738,8 @@ static inline int bus__describe_one(struct bus__topic_ref *t, int32_t p, struct 
     if (s) {
         int64_t committed = atomic_load_explicit(&s->committed, memory_order_acquire);
         int32_t owner = bus__gslot_owner(s);
+        if (committed < -1)
+            return BUS_ECORRUPT;
         if (committed < 0 && !owner)
             return 0; /* neither committed nor held: not the group's partition */
         if (d->n < d->max) {
