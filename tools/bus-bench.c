@@ -130,6 +130,8 @@ struct ctl {
     _Alignas(128) _Atomic int failed;    /* any child: 1 on its first failure */
     _Atomic int64_t t_end_ns;            /* consumer: last record seen */
     _Atomic uint64_t received;           /* consumer: records (end markers excluded) */
+    _Atomic int ends;                    /* group members: partitions ended (bit mask) */
+    _Atomic int done;                    /* group members: stopped polling */
     _Atomic uint64_t sent[MAX_PRODUCERS];/* producers */
     _Atomic uint64_t nsamples;           /* consumer / pinger */
     char err[512];                       /* the first failure, one line */
@@ -1583,7 +1585,16 @@ static void group_rate_member(const char *group, const char *topic, int every)
             }
             continue;
         }
-        int n = bus_poll(c, recs, max, 1000);
+        /* Stay a member until both partitions ended and both members stopped
+         * polling: a member that left earlier would hand its partition (and the
+         * records after its last commit, again) to the other. */
+        if (atomic_load(&ctl->ends) == 3) {
+            atomic_fetch_add(&ctl->done, 1);
+            while (atomic_load(&ctl->done) < 2 && !atomic_load(&ctl->failed))
+                sched_yield();
+            break;
+        }
+        int n = bus_poll(c, recs, max, 10);
         if (n < 0)
             child_fail("member poll: %s", bus_strerror(n));
         if (n == 0) {
@@ -1591,7 +1602,6 @@ static void group_rate_member(const char *group, const char *topic, int every)
                 _exit(1);
             continue;
         }
-        bool end = false;
         for (int i = 0; i < n; i++) {
             int32_t p = recs[i].partition;
             if (p < 0 || p >= 8)
@@ -1600,10 +1610,14 @@ static void group_rate_member(const char *group, const char *topic, int every)
                 child_fail("partition %d: offset %lld, expected %lld", (int)p,
                            (long long)recs[i].offset, (long long)next[p]);
             next[p] = recs[i].offset + 1;
-            if ((load8(recs[i].value) & SEQ_MASK) == SEQ_END)
-                end = true;
-            else
+            if ((load8(recs[i].value) & SEQ_MASK) != SEQ_END) {
                 got++;
+                continue;
+            }
+            int64_t t = now_ns(), prev = atomic_load(&ctl->t_end_ns);
+            while (t > prev && !atomic_compare_exchange_weak(&ctl->t_end_ns, &prev, t))
+                ;
+            atomic_fetch_or(&ctl->ends, 1 << p);
         }
         since += (uint64_t)n;
         if (every > 0 && since >= (uint64_t)every) {
@@ -1612,12 +1626,7 @@ static void group_rate_member(const char *group, const char *topic, int every)
                 child_fail("bus_commit: %s", bus_strerror(rc));
             since = 0;
         }
-        if (end)
-            break;
     }
-    int64_t t = now_ns(), prev = atomic_load(&ctl->t_end_ns);
-    while (t > prev && !atomic_compare_exchange_weak(&ctl->t_end_ns, &prev, t))
-        ;
     atomic_fetch_add(&ctl->received, got);
     bus_consumer_close(c);
     bus_close(bus);
