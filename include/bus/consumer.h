@@ -313,7 +313,7 @@ static inline int bus__cpart_add(bus_consumer_t *c, const struct bus__topic_ref 
     memset(cp, 0, sizeof *cp);
     cp->topic = name;
     cp->partition = p;
-    if ((r = bus__ring_map(c->bus, t, p, &cp->r)) < 0)
+    if ((r = bus__ring_map_as(c->bus, t, p, &cp->r, true)) < 0)
         return r;
     if ((r = bus__ring_reader_open(&cp->r, (uint32_t)c->client, c->me, &cp->slot)) < 0) {
         bus__ring_unmap(&cp->r);

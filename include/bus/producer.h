@@ -63,7 +63,7 @@ BUS_API int bus_producer_open(bus_producer_t **out, bus_t *b, const char *topic,
         struct bus__ppart *pp = &p->part[i];
         pp->last_offset = -1;
         pp->lim.gen = UINT32_MAX;
-        if ((r = bus__ring_map(b, &t, i, &pp->r)) < 0 ||
+        if ((r = bus__ring_map_as(b, &t, i, &pp->r, true)) < 0 ||
             (r = bus__ring_producer_open(&pp->r, me, &pp->slot)) < 0) {
             bus_producer_close(p);
             return r;
