@@ -182,9 +182,9 @@ enum bus_overflow {
 };
 
 enum bus_durability {
-    BUS_DURABILITY_NONE = 0,  /* memory only (the only mode served until busd exists) */
-    BUS_DURABILITY_ASYNC = 1, /* busd flushes at an interval */
-    BUS_DURABILITY_SYNC = 2,  /* a send returns once durable */
+    BUS_DURABILITY_NONE = 0,  /* memory only */
+    BUS_DURABILITY_ASYNC = 1, /* busd flushes every flush_ms or flush_bytes */
+    BUS_DURABILITY_SYNC = 2,  /* a send returns once busd made it durable */
 };
 
 typedef struct bus_topic_config {
@@ -197,7 +197,16 @@ typedef struct bus_topic_config {
     int32_t durability;        /* enum bus_durability; default BUS_DURABILITY_NONE */
     int64_t retention_bytes;   /* on disk, per partition; -1 (default) unlimited */
     int64_t retention_ms;      /* on disk; -1 unlimited; default 7 days */
+    uint64_t segment_bytes;    /* on disk: a partition's segment files roll at this
+                                  size; >= BUS_MIN_SEGMENT_BYTES and
+                                  >= 2 * max_record_bytes; default 128 MiB */
+    int32_t flush_ms;          /* ASYNC: busd flushes what producers committed at
+                                  least this often, 1..3600000; default 100 */
+    int64_t flush_bytes;       /* ASYNC: ... and as soon as this many bytes wait, >= 1;
+                                  default 1 MiB.  bus_flush and SYNC sends flush at once */
 } bus_topic_config_t;
+
+#define BUS_MIN_SEGMENT_BYTES ((uint64_t)64 << 10)
 
 /* Fills *cfg with the defaults documented at each field. */
 BUS_API void bus_topic_config_init(bus_topic_config_t *cfg);
@@ -300,7 +309,8 @@ BUS_API int bus_producer_open(bus_producer_t **p, bus_t *bus, const char *topic,
 
 /* Sends one record (no headers, timestamp now).  Keyed: murmur2 partitioner; no key:
  * the null-key policy.  meta (may be NULL) receives partition, offset, timestamp.
- * Lock-free; waits for ring space only under BUS_OVERFLOW_BLOCK.
+ * Lock-free; waits for ring space only under BUS_OVERFLOW_BLOCK, or on a durable
+ * topic while busd is a whole ring behind.
  * Errors: -EMSGSIZE (record larger than max_record_bytes), -EAGAIN (no space and
  * send_timeout_ms == 0), -ETIMEDOUT, BUS_EDELETED. */
 BUS_API int bus_send(bus_producer_t *p, const void *key, size_t key_len, const void *value,
@@ -338,8 +348,16 @@ BUS_API int bus_send_commit(bus_producer_t *p, bus_reservation_t *res);
 /* Turns a reservation into a record consumers skip; its offset is not reused. */
 BUS_API int bus_send_abort(bus_producer_t *p, bus_reservation_t *res);
 
-/* Waits until every record this producer sent is durable (busd).  On topics with
- * durability NONE there is nothing to wait for and it returns 0. */
+/* Waits until every record this producer sent is durable: written to the topic's
+ * segment files by busd and fdatasync'd.  It asks busd to flush now (an ASYNC topic
+ * does not wait for flush_ms) and sleeps on a futex.  On topics with durability
+ * NONE there is nothing to wait for and it returns 0.
+ * Errors: -ETIMEDOUT; BUS_ENOBUSD (timed out, and no busd runs for this bus);
+ * BUS_EDELETED.
+ * On durable topics producers never overwrite a record before it is durable: with
+ * no busd running they wait for ring space as if a consumer had stopped.  A send on
+ * a SYNC topic returns only once its records are durable, within send_timeout_ms
+ * (else the errors above; the records were sent and become durable later). */
 BUS_API int bus_flush(bus_producer_t *p, int timeout_ms);
 
 /* Closes a producer.  Reservations not committed are aborted. */

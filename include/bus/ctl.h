@@ -364,6 +364,9 @@ struct bus__topic_ref {
     uint32_t max_record_bytes;
     int32_t overflow, durability;
     int64_t retention_bytes, retention_ms;
+    uint64_t segment_bytes;
+    int64_t flush_bytes;
+    int32_t flush_ms;
     char name[BUS_TOPIC_NAME_MAX + 1];
 };
 
@@ -381,6 +384,9 @@ static inline bool bus__topic_read(const struct bus__topic_entry *e, struct bus_
     ref->durability = e->durability;
     ref->retention_bytes = e->retention_bytes;
     ref->retention_ms = e->retention_ms;
+    ref->segment_bytes = e->segment_bytes;
+    ref->flush_bytes = e->flush_bytes;
+    ref->flush_ms = e->flush_ms;
     memcpy(ref->name, e->name, sizeof ref->name);
     ref->name[BUS_TOPIC_NAME_MAX] = '\0';
     /* acquire fence: the copies above are ordered before the re-check below (seqlock

@@ -29,14 +29,15 @@
     X(BUS_ENOTASSIGNED, -4107, "partition not assigned to this consumer")              \
     X(BUS_EDELETED, -4108, "topic was deleted")                                        \
     X(BUS_EGROUPNAME, -4109, "invalid group id: use 1-249 of [a-zA-Z0-9._-], not . or ..") \
-    X(BUS_ESTRATEGY, -4110, "the group's members use another assignment strategy")
+    X(BUS_ESTRATEGY, -4110, "the group's members use another assignment strategy")  \
+    X(BUS_ENOBUSD, -4111, "no busd is flushing this bus: start busd <bus path>")
 
 enum bus_error {
 #define BUS__ERR_ENUM(name, value, msg) name = (value),
     BUS__ERRORS(BUS__ERR_ENUM)
 #undef BUS__ERR_ENUM
     BUS_E__FIRST = -4097, /* the bus codes span [BUS_E__LAST, BUS_E__FIRST] */
-    BUS_E__LAST = -4110
+    BUS_E__LAST = -4111
 };
 
 /* Names an error returned by any bus function: bus codes from the table above,

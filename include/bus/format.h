@@ -177,7 +177,7 @@ struct bus__ring_hdr {
     uint64_t topic_incarnation; /* matches the topic table entry */
     uint64_t gslots_off;       /* file offset of group slots */
     uint32_t gslots;           /* one per group table entry of the bus (max_groups) */
-    uint32_t pad3a;
+    uint32_t durability;       /* enum bus_durability of the topic */
     char pad1[256 - 168];
     char topic[256];           /* NUL-terminated, for tools reading a lone file */
 
@@ -202,8 +202,15 @@ struct bus__ring_hdr {
 
     /* statistics and durability, cold */
     _Alignas(BUS__LINE) _Atomic uint64_t reaped; /* reapers */
-    _Atomic int64_t durable_offset;               /* busd; -1 when nothing is durable */
-    char pad5[BUS__LINE - 16];
+    /* busd, release, after the fdatasync that made them durable: every record below
+     * durable_offset, every byte below durable_pos, is on disk.  Producers of durable
+     * topics never reserve past durable_pos + capacity (bus__ring_limit).  -1 and 0
+     * on topics that are not durable. */
+    _Atomic int64_t durable_offset;
+    _Atomic uint64_t durable_pos;
+    _Atomic uint32_t durable_seq;     /* futex: busd bumps and wakes after publishing */
+    _Atomic uint32_t durable_waiters; /* bus_flush and sync sends sleeping on durable_seq */
+    char pad5[BUS__LINE - 32];
 };
 _Static_assert(offsetof(struct bus__ring_hdr, topic) == 256, "topic name at 256");
 _Static_assert(offsetof(struct bus__ring_hdr, tail) == 512, "tail on its own line");
@@ -271,7 +278,11 @@ struct bus__topic_entry {
     int64_t retention_bytes;
     int64_t retention_ms;
     uint64_t created_ns;
-    char pad1[512 - 320];
+    uint64_t segment_bytes;
+    int64_t flush_bytes;
+    int32_t flush_ms;
+    uint32_t pad2;
+    char pad1[512 - 344];
 };
 _Static_assert(sizeof(struct bus__topic_entry) == 512, "topic entry is 512 bytes");
 
@@ -284,6 +295,23 @@ struct bus__client {
 };
 _Static_assert(sizeof(struct bus__client) == BUS__LINE, "client is one line pair");
 
+/* busd's status, for the library (bus_flush, catch-up reads) and bus-stat. */
+struct bus__flusher {
+    _Atomic uint32_t pid;         /* busd (CAS from 0 or a dead pid at start), 0 none */
+    _Atomic uint32_t doorbell;    /* futex: producers with something to flush now (sync
+                                     sends, bus_flush) add 1 and wake it if it sleeps */
+    _Atomic uint64_t starttime;   /* busd: pid reuse guard */
+    _Atomic uint32_t sleeping;    /* busd, seq_cst, before it sleeps on the doorbell;
+                                     producers load it seq_cst after their commit */
+    uint32_t pad0;
+    _Atomic int64_t heartbeat_ns; /* busd, each round: CLOCK_REALTIME */
+    _Atomic uint64_t bytes;       /* busd: bytes written to segments */
+    _Atomic uint64_t syncs;       /* busd: fdatasync batches completed */
+    _Atomic uint64_t errors;      /* busd: failed writes or syncs (retried) */
+    char data_dir[1024];          /* busd, before pid: its data directory (NUL-terminated) */
+    char last_error[256];         /* busd: the last error, one line */
+};
+
 struct bus__ctl_hdr {
     struct bus__file_hdr f;
     uint32_t max_topics;   /* creator */
@@ -295,6 +323,7 @@ struct bus__ctl_hdr {
     uint64_t groups_off;   /* creator: file offset of the group table */
     _Atomic uint64_t next_incarnation; /* admin, under the mutex */
     _Alignas(BUS__LINE) pthread_mutex_t admin; /* robust, process-shared: admin paths only */
+    _Alignas(BUS__LINE) struct bus__flusher flusher;
 };
 _Static_assert(sizeof(struct bus__ctl_hdr) <= BUS__PAGE, "control header fits a page");
 

@@ -3,7 +3,7 @@
 #ifndef BUS_PRODUCER_H
 #define BUS_PRODUCER_H
 
-#include "topic.h"
+#include "durable.h"
 
 struct bus__ppart {
     struct bus__ring r;
@@ -161,7 +161,10 @@ BUS_API int bus_send_record(bus_producer_t *p, const bus_record_t *rec, bus_meta
     uint32_t l32 = (uint32_t)len;
     struct bus__deadline dl = {p->cfg.send_timeout_ms, 0};
     int64_t now = rec->timestamp_ns ? 0 : bus__clock_ns(&p->clock);
-    return bus__send_group(p, part, rec, &l32, 1, bus__align8(l32), now, &dl, meta);
+    int r = bus__send_group(p, part, rec, &l32, 1, bus__align8(l32), now, &dl, meta);
+    if (r == 0 && p->topic.durability == BUS_DURABILITY_SYNC)
+        r = bus__durable_wait(p->bus, &p->part[part].r, p->part[part].last_offset + 1, &dl);
+    return r;
 }
 
 BUS_API int bus_send(bus_producer_t *p, const void *key, size_t key_len, const void *value,
@@ -175,6 +178,18 @@ BUS_API int bus_send(bus_producer_t *p, const void *key, size_t key_len, const v
     rec.value = value;
     rec.value_len = value_len;
     return bus_send_record(p, &rec, meta);
+}
+
+/* Waits until every record this producer sent is durable (bus_flush, SYNC sends). */
+static inline int bus__flush_wait(bus_producer_t *p, struct bus__deadline *dl)
+{
+    for (int32_t i = 0; i < p->topic.partitions; i++) {
+        struct bus__ppart *pp = &p->part[i];
+        int r = pp->last_offset < 0 ? 0 : bus__durable_wait(p->bus, &pp->r, pp->last_offset + 1, dl);
+        if (r < 0)
+            return r;
+    }
+    return 0;
 }
 
 BUS_API int bus_send_batch(bus_producer_t *p, const bus_record_t *recs, size_t n, bus_meta_t *metas)
@@ -221,9 +236,14 @@ BUS_API int bus_send_batch(bus_producer_t *p, const bus_record_t *recs, size_t n
         }
         done += m;
         if (m < CHUNK && done < n) /* stopped at a bad record */
-            return (int)done;
+            break;
     }
-    return (int)n;
+    if (p->topic.durability == BUS_DURABILITY_SYNC) {
+        int r = bus__flush_wait(p, &dl);
+        if (r < 0)
+            return r;
+    }
+    return (int)done;
 }
 
 BUS_API int bus_send_reserve(bus_producer_t *p, const bus_record_t *rec, bus_reservation_t *res)
@@ -293,7 +313,12 @@ static inline int bus__reservation_end(bus_producer_t *p, bus_reservation_t *res
 
 BUS_API int bus_send_commit(bus_producer_t *p, bus_reservation_t *res)
 {
-    return bus__reservation_end(p, res, true);
+    int r = bus__reservation_end(p, res, true);
+    if (r == 0 && p->topic.durability == BUS_DURABILITY_SYNC) {
+        struct bus__deadline dl = {p->cfg.send_timeout_ms, 0};
+        r = bus__durable_wait(p->bus, &p->part[res->partition].r, res->offset + 1, &dl);
+    }
+    return r;
 }
 
 BUS_API int bus_send_abort(bus_producer_t *p, bus_reservation_t *res)
@@ -306,17 +331,7 @@ BUS_API int bus_flush(bus_producer_t *p, int timeout_ms)
     if (p->topic.durability == BUS_DURABILITY_NONE)
         return 0;
     struct bus__deadline dl = {timeout_ms, 0};
-    for (int32_t i = 0; i < p->topic.partitions; i++) {
-        struct bus__ppart *pp = &p->part[i];
-        while (pp->last_offset >= 0 &&
-               atomic_load_explicit(&pp->r.hdr->durable_offset, memory_order_acquire) <= pp->last_offset) {
-            int64_t d = bus__deadline_ns(&dl);
-            if (d == 0 || bus__mono_ns() >= d)
-                return -ETIMEDOUT; /* is busd running for this bus? */
-            usleep(1000);
-        }
-    }
-    return 0;
+    return bus__flush_wait(p, &dl);
 }
 
 BUS_API void bus_producer_close(bus_producer_t *p)

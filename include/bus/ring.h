@@ -98,6 +98,7 @@ struct bus__ring {
     uint64_t imask;
     uint32_t max_record;
     uint32_t overflow;
+    bool durable; /* producers never pass durable_pos + cap */
 };
 
 static inline struct bus__rec *bus__ring_rec(const struct bus__ring *r, uint64_t pos)
@@ -176,7 +177,9 @@ static inline int bus__ring_create(bus_t *b, const struct bus__topic_entry *e, i
     atomic_store_explicit(&h->tail.hi, (uint64_t)h->base_offset, memory_order_relaxed);
     h->topic_incarnation = atomic_load_explicit(&e->incarnation, memory_order_relaxed);
     memcpy(h->topic, e->name, sizeof e->name);
-    atomic_store_explicit(&h->durable_offset, -1, memory_order_relaxed);
+    h->durability = (uint32_t)e->durability;
+    atomic_store_explicit(&h->durable_offset, e->durability ? 0 : -1, memory_order_relaxed);
+    atomic_store_explicit(&h->durable_pos, 0, memory_order_relaxed);
     struct bus__rslot *rs = (struct bus__rslot *)(void *)((char *)m + h->rslots_off);
     for (uint32_t i = 0; i < BUS__RSLOTS; i++)
         atomic_store_explicit(&rs[i].pos, BUS__NO_POS, memory_order_relaxed);
@@ -236,7 +239,7 @@ static inline int bus__ring_map_as(bus_t *b, const struct bus__topic_ref *t, int
         h->rslots_off != BUS__PAGE + (uint64_t)BUS__PSLOTS * sizeof(struct bus__pslot) ||
         h->gslots_off != g.gslots_off ||
         g.file_bytes != size || h->max_record_bytes < 64 || h->max_record_bytes > cap / 2 ||
-        h->overflow > BUS_OVERFLOW_OVERWRITE) {
+        h->overflow > BUS_OVERFLOW_OVERWRITE || h->durability > BUS_DURABILITY_SYNC) {
         munmap(m, size);
         return BUS_ECORRUPT;
     }
@@ -259,6 +262,7 @@ static inline int bus__ring_map_as(bus_t *b, const struct bus__topic_ref *t, int
     r->imask = g.index_entries - 1;
     r->max_record = h->max_record_bytes;
     r->overflow = h->overflow;
+    r->durable = h->durability != BUS_DURABILITY_NONE;
     return 0;
 }
 
@@ -513,7 +517,8 @@ struct bus__limit {
 };
 
 /* How far a producer may reserve: one ring beyond the oldest of (a) every reader's
- * position (BLOCK topics only), (b) every other producer's open claim - a producer
+ * position (BLOCK topics only), (a') what busd has not yet made durable (durable
+ * topics, whatever their overflow policy), (b) every other producer's open claim - a producer
  * must never lap a record another is still writing, or that producer's late writes
  * would land in a newer lap - and (c) the tail now, so that claims opened after this
  * computation (all at or beyond the tail) are covered too.  *oldest_claim receives
@@ -530,6 +535,12 @@ static inline uint64_t bus__ring_limit(const struct bus__ring *r, const struct b
             if (p < min)
                 min = p;
         }
+    }
+    if (r->durable) {
+        /* acquire: pairs with busd's release of durable_pos after its fdatasync. */
+        uint64_t d = atomic_load_explicit(&r->hdr->durable_pos, memory_order_acquire);
+        if (d < min)
+            min = d;
     }
     if (oldest_claim)
         *oldest_claim = NULL;

@@ -21,6 +21,9 @@ BUS_API void bus_topic_config_init(bus_topic_config_t *cfg)
     cfg->durability = BUS_DURABILITY_NONE;
     cfg->retention_bytes = -1;
     cfg->retention_ms = 7LL * 24 * 3600 * 1000;
+    cfg->segment_bytes = (uint64_t)128 << 20;
+    cfg->flush_ms = 100;
+    cfg->flush_bytes = (int64_t)1 << 20;
 }
 
 BUS_API int bus_topic_config_check(const bus_topic_config_t *cfg, const char **field)
@@ -41,6 +44,13 @@ BUS_API int bus_topic_config_check(const bus_topic_config_t *cfg, const char **f
         bad = "retention_bytes";
     else if (cfg->retention_ms < -1)
         bad = "retention_ms";
+    else if (cfg->segment_bytes < BUS_MIN_SEGMENT_BYTES || cfg->segment_bytes > ((uint64_t)1 << 40) ||
+             cfg->segment_bytes < 2 * (uint64_t)cfg->max_record_bytes)
+        bad = "segment_bytes";
+    else if (cfg->flush_ms < 1 || cfg->flush_ms > 3600 * 1000)
+        bad = "flush_ms";
+    else if (cfg->flush_bytes < 1)
+        bad = "flush_bytes";
     if (field)
         *field = bad;
     return bad ? BUS_ECONFIG : 0;
@@ -160,6 +170,9 @@ BUS_API int bus_topic_create(bus_t *b, const char *topic, const bus_topic_config
     e->durability = cfg->durability;
     e->retention_bytes = cfg->retention_bytes;
     e->retention_ms = cfg->retention_ms;
+    e->segment_bytes = cfg->segment_bytes;
+    e->flush_bytes = cfg->flush_bytes;
+    e->flush_ms = cfg->flush_ms;
     e->created_ns = (uint64_t)bus__real_ns();
     atomic_store_explicit(&e->incarnation,
                           atomic_fetch_add_explicit(&b->ctl->next_incarnation, 1, memory_order_relaxed),
@@ -212,6 +225,9 @@ static inline void bus__topic_config_of(const struct bus__topic_ref *t, bus_topi
     c->durability = t->durability;
     c->retention_bytes = t->retention_bytes;
     c->retention_ms = t->retention_ms;
+    c->segment_bytes = t->segment_bytes;
+    c->flush_bytes = t->flush_bytes;
+    c->flush_ms = t->flush_ms;
 }
 
 /* Fills one partition's figures from a mapped ring; counts live slots. */

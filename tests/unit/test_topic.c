@@ -517,8 +517,36 @@ static void test_config_validation(void **state)
         tc.durability = bad_dur[i];
         expect_bad_config(ctx, &tc, "durability", NULL, "durability");
     }
+    static const uint64_t bad_seg[] = {0, (64 << 10) - 1, 2ull << 40};
+    for (size_t i = 0; i < sizeof(bad_seg) / sizeof(bad_seg[0]); i++) {
+        tc = base;
+        tc.segment_bytes = bad_seg[i];
+        expect_bad_config(ctx, &tc, "segment_bytes", NULL, "segment_bytes");
+    }
+    tc = base; /* a segment must hold two records of the largest size */
+    tc.ring_bytes = 1 << 20;
+    tc.max_record_bytes = 256 << 10;
+    tc.segment_bytes = 256 << 10;
+    expect_bad_config(ctx, &tc, "segment_bytes", NULL, "segment < 2 * max record");
+    static const int32_t bad_flush_ms[] = {0, -1, 3600 * 1000 + 1};
+    for (size_t i = 0; i < sizeof(bad_flush_ms) / sizeof(bad_flush_ms[0]); i++) {
+        tc = base;
+        tc.flush_ms = bad_flush_ms[i];
+        expect_bad_config(ctx, &tc, "flush_ms", NULL, "flush_ms");
+    }
+    static const int64_t bad_flush_bytes[] = {0, -1, INT64_MIN};
+    for (size_t i = 0; i < sizeof(bad_flush_bytes) / sizeof(bad_flush_bytes[0]); i++) {
+        tc = base;
+        tc.flush_bytes = bad_flush_bytes[i];
+        expect_bad_config(ctx, &tc, "flush_bytes", NULL, "flush_bytes");
+    }
 
     /* The edges that are allowed. */
+    tc = base;
+    tc.segment_bytes = BUS_MIN_SEGMENT_BYTES;
+    tc.flush_ms = 1;
+    tc.flush_bytes = 1;
+    assert_rc(bus_topic_config_check(&tc, NULL), 0);
     tc = base;
     tc.partitions = BUS_MAX_PARTITIONS;
     assert_rc(bus_topic_config_check(&tc, NULL), 0);
