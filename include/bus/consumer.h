@@ -13,6 +13,7 @@
 
 #include <sched.h>
 
+#include "catchup.h"
 #include "group.h"
 #include "producer.h"
 
@@ -30,6 +31,7 @@ struct bus__cpart {
     int64_t stall_since, last_reap;
     int orphan;          /* checks that found no claim covering stall_pos */
     struct bus__self me; /* this process, for the group slot's holder list */
+    struct bus__catchup *disk; /* reading from the segments (catchup.h); NULL: the ring */
     int err;             /* sticky: BUS_ELAPPED, BUS_ECORRUPT, BUS_EDELETED until a seek */
     bool stalled;
 };
@@ -201,7 +203,7 @@ static inline const char *bus__consumer_topic(bus_consumer_t *c, const char *top
 /* Moves a partition's position to (pos, next) and registers it with producers.
  * `want` is the offset the caller asked for (BUS_OFFSET_BEGINNING/END re-resolve if
  * producers overwrote the spot meanwhile). */
-static inline int bus__cpart_place(struct bus__cpart *cp, int64_t want)
+static inline int bus__cpart_place_ring(struct bus__cpart *cp, int64_t want)
 {
     for (int attempt = 0; attempt < 100; attempt++) {
         uint64_t pos = 0, tp;
@@ -246,6 +248,45 @@ static inline int bus__cpart_place(struct bus__cpart *cp, int64_t want)
     return BUS_EOFFSET;
 }
 
+/* Reads a durable topic from its segments from offset `off` on (catchup.h); the
+ * reader slot lets producers go meanwhile.  0 or BUS_EOFFSET (not on disk). */
+static inline int bus__cpart_to_disk(struct bus__cpart *cp, int64_t off)
+{
+    struct bus__catchup *k;
+    int r = bus__catchup_open(cp->r.bus, cp->topic, cp->partition, cp->r.max_record, off, &k);
+    if (r < 0)
+        return r;
+    bus__catchup_close(cp->disk);
+    cp->disk = k;
+    bus__ring_reader_publish(&cp->r, cp->slot, BUS__NO_POS, off); /* R3: holds nothing */
+    cp->pos = cp->published = BUS__NO_POS;
+    cp->next = cp->skip_until = off;
+    cp->err = 0;
+    cp->stalled = false;
+    cp->stall_pos = BUS__NO_POS;
+    return 0;
+}
+
+/* Moves a partition to offset `want` (or BUS_OFFSET_BEGINNING/END): in the ring, or
+ * for durable topics, in the segments when the ring no longer holds it (and
+ * BEGINNING means the oldest record on disk). */
+static inline int bus__cpart_place(struct bus__cpart *cp, int64_t want)
+{
+    if (cp->r.durable && want != BUS_OFFSET_END) {
+        int64_t target = want == BUS_OFFSET_BEGINNING
+                             ? bus__catchup_log_start(cp->r.bus, cp->topic, cp->partition)
+                             : want;
+        uint64_t op;
+        int64_t oo;
+        bus__ring_oldest(&cp->r, &op, &oo);
+        if (target >= 0 && target < oo && bus__cpart_to_disk(cp, target) == 0)
+            return 0;
+    }
+    bus__catchup_close(cp->disk);
+    cp->disk = NULL;
+    return bus__cpart_place_ring(cp, want);
+}
+
 /* Hands the partition's reader slot to the group (before letting go of ownership):
  * pinned, it keeps holding producers back until the next owner has registered its
  * own (bus__cpart_unpin) or no live member of the group needs it any more. */
@@ -288,6 +329,8 @@ static inline int bus__cpart_unpin(struct bus__cpart *cp, bool free)
 
 static inline void bus__cpart_release(struct bus__cpart *cp)
 {
+    bus__catchup_close(cp->disk);
+    cp->disk = NULL;
     if (cp->gslot)
         bus__gslot_unhold(cp->gslot, cp->me);
     if (cp->slot)
@@ -588,6 +631,56 @@ static inline int bus__cpart_read(bus_consumer_t *c, struct bus__cpart *cp, bus_
     return (int)n;
 }
 
+/* bus__cpart_read for a partition read from its segments: records point into the
+ * cursor's buffer, so one poll returns what one buffer fill holds.  At the end of
+ * what is on disk, goes back to the ring. */
+static inline int bus__cpart_read_disk(bus_consumer_t *c, struct bus__cpart *cp, bus_record_t *out,
+                                       size_t budget)
+{
+    struct bus__catchup *k = cp->disk;
+    size_t n = 0;
+    if (atomic_load_explicit(&cp->r.hdr->state, memory_order_relaxed) == BUS__RING_DELETED)
+        return cp->err = BUS_EDELETED;
+    while (n < budget) {
+        uint64_t have = k->fpos >= k->bpos && k->fpos < k->bpos + k->len ? k->bpos + k->len - k->fpos : 0;
+        uint32_t count = 0;
+        int64_t step = have ? bus__seg_check(k->buf + (k->fpos - k->bpos), have, k->next, k->max_record, &count)
+                            : 0;
+        if (step == 0) {
+            if (n > 0)
+                break; /* the records returned live in the buffer: refill next poll */
+            ssize_t got = bus__catchup_fill(k);
+            if (got < 0)
+                return cp->err = (int)got;
+            step = got ? bus__seg_check(k->buf, k->len, k->next, k->max_record, &count) : 0;
+            if (step == 0) { /* the end of this segment, of the log so far */
+                if (bus__catchup_next_segment(k, cp->partition))
+                    continue;
+                if (bus__cpart_place(cp, k->next) < 0)
+                    return cp->err = BUS_EOFFSET;
+                return cp->disk ? 0 : bus__cpart_read(c, cp, out, budget);
+            }
+        }
+        if (step < 0)
+            return n ? (int)n : (cp->err = (int)step);
+        const struct bus__rec *h = (const struct bus__rec *)(const void *)(k->buf + (k->fpos - k->bpos));
+        if ((h->flags & BUS__REC_TYPE_MASK) == BUS__REC_DATA && k->next >= cp->skip_until) {
+            bus_record_t *rec = &out[n];
+            int err = bus__rec_decode(h, h->len, rec);
+            if (err < 0)
+                return n ? (int)n : (cp->err = err);
+            rec->topic = cp->topic;
+            rec->partition = cp->partition;
+            rec->offset = k->next;
+            n++;
+        }
+        k->next += count;
+        k->fpos += (uint64_t)step;
+        cp->next = k->next;
+    }
+    return (int)n;
+}
+
 /* Turns the encoded headers of the records just read into bus_header_t arrays. */
 static inline int bus__decode_headers(bus_consumer_t *c, bus_record_t *recs, size_t n)
 {
@@ -639,7 +732,10 @@ static inline int bus__gather(bus_consumer_t *c, bus_record_t *records, size_t m
                 continue;
             }
             size_t budget = pass == 0 ? (quota < max - n ? quota : max - n) : max - n;
-            int got = bus__cpart_read(c, cp, records + n, budget);
+            int got = cp->disk ? bus__cpart_read_disk(c, cp, records + n, budget)
+                               : bus__cpart_read(c, cp, records + n, budget);
+            if (got == BUS_ELAPPED && cp->r.durable && bus__cpart_to_disk(cp, cp->next) == 0)
+                got = 0; /* lapped: the missing range is on disk */
             if (got < 0) {
                 if (!first_err)
                     first_err = got;
@@ -659,6 +755,8 @@ static inline bool bus__ready(const bus_consumer_t *c)
 {
     for (size_t i = 0; i < c->nparts; i++) {
         const struct bus__cpart *cp = &c->parts[i];
+        if (cp->disk)
+            return true; /* the segments hold more, up to the ring */
         const struct bus__rec *h = bus__ring_rec(&cp->r, cp->pos);
         uint64_t cw = atomic_load_explicit(&h->commit, memory_order_acquire); /* A4 */
         if (cw == bus__commit_tag(cp->next, cp->pos) || cw == bus__pad_tag(cp->pos) ||
@@ -679,6 +777,8 @@ static inline bool bus__classify(struct bus__cpart *cp)
         cp->err = BUS_EDELETED;
         return true;
     }
+    if (cp->disk)
+        return true;
     const struct bus__rec *h = bus__ring_rec(r, cp->pos);
     uint64_t cw = atomic_load_explicit(&h->commit, memory_order_acquire); /* A4 */
     if (cw == bus__commit_tag(cp->next, cp->pos) || cw == bus__pad_tag(cp->pos))
@@ -734,7 +834,7 @@ BUS_API int bus_poll(bus_consumer_t *c, bus_record_t *records, size_t max, int t
     /* The previous poll's records are released: publish how far we are. */
     for (size_t i = 0; i < c->nparts; i++) {
         struct bus__cpart *cp = &c->parts[i];
-        if (cp->pos != cp->published) {
+        if (!cp->disk && cp->pos != cp->published) {
             bus__ring_reader_publish(&cp->r, cp->slot, cp->pos, cp->next); /* R3 */
             cp->published = cp->pos;
         }

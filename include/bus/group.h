@@ -81,14 +81,10 @@ static inline int64_t bus__coarse_ns(void)
 /* Makes the caller a member of group `name`, creating the group if needed.  A static
  * member (instance id) whose previous process died takes its slot back - member id,
  * subscription and so partitions - without a new generation.  *rejoined tells. */
-static inline int bus__group_join(bus_t *b, const char *name, const struct bus__join *j,
-                                  struct bus__group_ref *ref, uint32_t *member, bool *rejoined)
+/* The active group called `name`, made if there is none (NULL: the table is
+ * full).  The caller holds the admin mutex. */
+static inline struct bus__group_entry *bus__group_get_locked(bus_t *b, const char *name)
 {
-    int r = bus_group_name_check(name);
-    if (r < 0)
-        return r;
-    if ((r = bus__ctl_lock(b)) < 0)
-        return r;
     struct bus__group_entry *g = NULL, *free_g = NULL;
     for (uint32_t i = 0; i < b->ctl->max_groups && !g; i++) {
         struct bus__group_entry *e = &b->groups[i];
@@ -100,10 +96,8 @@ static inline int bus__group_join(bus_t *b, const char *name, const struct bus__
         }
     }
     if (!g) {
-        if (!free_g) {
-            bus__ctl_unlock(b);
-            return -EUSERS;
-        }
+        if (!free_g)
+            return NULL;
         g = free_g;
         memset(g->name, 0, sizeof g->name);
         strcpy(g->name, name);
@@ -119,6 +113,22 @@ static inline int bus__group_join(bus_t *b, const char *name, const struct bus__
                               memory_order_relaxed);
         /* R5: release; pairs with A5: the entry is complete. */
         atomic_store_explicit(&g->state, BUS__GROUP_ACTIVE, memory_order_release);
+    }
+    return g;
+}
+
+static inline int bus__group_join(bus_t *b, const char *name, const struct bus__join *j,
+                                  struct bus__group_ref *ref, uint32_t *member, bool *rejoined)
+{
+    int r = bus_group_name_check(name);
+    if (r < 0)
+        return r;
+    if ((r = bus__ctl_lock(b)) < 0)
+        return r;
+    struct bus__group_entry *g = bus__group_get_locked(b, name);
+    if (!g) {
+        bus__ctl_unlock(b);
+        return -EUSERS;
     }
     struct bus__self me = bus__self();
     ref->idx = (uint32_t)(g - b->groups);
@@ -666,6 +676,37 @@ static inline int bus__group_assign_locked(bus_t *b, const struct bus__group_ref
     /* release: pairs with the members' acquire: the slots above are written. */
     atomic_store_explicit(&g->assigned_gen, gen, memory_order_release);
     return 0;
+}
+
+/* Recovery (busd): sets group `name`'s committed offset of a partition, making the
+ * group if needed, unless the group already committed one there. */
+static inline int bus__group_restore(bus_t *b, const char *name, const struct bus__topic_ref *t,
+                                     int32_t partition, int64_t committed, int64_t commit_ns)
+{
+    int r = bus_group_name_check(name);
+    if (r < 0 || partition < 0 || partition >= t->partitions || committed < 0)
+        return r < 0 ? r : BUS_ECORRUPT;
+    if ((r = bus__ctl_lock(b)) < 0)
+        return r;
+    struct bus__group_entry *g = bus__group_get_locked(b, name);
+    struct bus__ring ring;
+    if (!g)
+        r = -EUSERS;
+    else if ((r = bus__ring_map(b, t, partition, &ring)) == 0) {
+        struct bus__group_ref ref = {(uint32_t)(g - b->groups),
+                                     atomic_load_explicit(&g->incarnation, memory_order_relaxed)};
+        struct bus__gslot *s = bus__gslot_make_locked(b, &ring, &ref);
+        if (!s)
+            r = -ENOSPC;
+        else if (atomic_load_explicit(&s->committed, memory_order_relaxed) < 0) {
+            atomic_store_explicit(&s->commit_ns, commit_ns, memory_order_relaxed);
+            /* release: as bus__gslot_commit */
+            atomic_store_explicit(&s->committed, committed, memory_order_release);
+        }
+        bus__ring_unmap(&ring);
+    }
+    bus__ctl_unlock(b);
+    return r;
 }
 
 /* Lets go of a partition, only if it is still ours: a member removed without

@@ -699,6 +699,42 @@ static inline int bus__ring_reserve(struct bus__ring *r, struct bus__pslot *slot
     }
 }
 
+/* ---- recovery (busd, while the topic is still being created and unseen) ---- */
+
+/* Starts an empty ring at offset `base`: the next record produced gets it. */
+static inline void bus__ring_restore_start(struct bus__ring *r, int64_t base)
+{
+    r->hdr->base_offset = base;
+    /* relaxed, all: the topic's READY (R2, release) publishes the whole ring */
+    atomic_store_explicit(&r->hdr->tail.lo, 0, memory_order_relaxed);
+    atomic_store_explicit(&r->hdr->tail.hi, (uint64_t)base, memory_order_relaxed);
+    atomic_store_explicit(&r->hdr->durable_pos, 0, memory_order_relaxed);
+    atomic_store_explicit(&r->hdr->durable_offset, base, memory_order_relaxed);
+}
+
+/* Appends a record read back from a segment (already checked; `count` offsets: 1,
+ * or a SKIP's count) as durable.  The caller keeps the total within the ring. */
+static inline void bus__ring_restore_append(struct bus__ring *r, const struct bus__rec *src, uint32_t count)
+{
+    uint64_t p = atomic_load_explicit(&r->hdr->tail.lo, memory_order_relaxed);
+    int64_t off = (int64_t)atomic_load_explicit(&r->hdr->tail.hi, memory_order_relaxed);
+    uint64_t alen = bus__align8(src->len), idx = p & r->mask;
+    if (idx + alen > r->cap) { /* wrap: a PAD fills the end, as a producer's would */
+        bus__ring_index(r, p, r->cap - idx, off, off);
+        atomic_store_explicit(&bus__ring_rec(r, p)->commit, bus__pad_tag(p), memory_order_relaxed);
+        p += r->cap - idx;
+    }
+    struct bus__rec *h = bus__ring_rec(r, p);
+    memcpy(h, src, src->len);
+    bus__ring_index(r, p, alen, off, off + count);
+    atomic_store_explicit(&h->commit, bus__commit_tag(off, p), memory_order_relaxed);
+    p += alen;
+    atomic_store_explicit(&r->hdr->tail.lo, p, memory_order_relaxed);
+    atomic_store_explicit(&r->hdr->tail.hi, (uint64_t)(off + count), memory_order_relaxed);
+    atomic_store_explicit(&r->hdr->durable_pos, p, memory_order_relaxed);
+    atomic_store_explicit(&r->hdr->durable_offset, off + count, memory_order_relaxed);
+}
+
 /* The CRC of the part of a record not in its bytes: its offset (8 bytes) and length
  * (4), little-endian; every record CRC starts here. */
 static inline uint32_t bus__rec_crc_start(int64_t off, uint32_t len)

@@ -131,7 +131,20 @@ static inline void bus__ctl_unlock(bus_t *b)
     pthread_mutex_unlock(&b->ctl->admin);
 }
 
+/* Fills a partition's new ring before the topic becomes visible (busd's recovery
+ * reloads records from disk); under the admin mutex. */
+typedef int (*bus__ring_fill_fn)(void *arg, struct bus__ring *r, int32_t partition);
+
+static inline int bus__topic_make(bus_t *b, const char *topic, const bus_topic_config_t *cfg,
+                                  bus__ring_fill_fn fill, void *arg);
+
 BUS_API int bus_topic_create(bus_t *b, const char *topic, const bus_topic_config_t *cfg)
+{
+    return bus__topic_make(b, topic, cfg, NULL, NULL);
+}
+
+static inline int bus__topic_make(bus_t *b, const char *topic, const bus_topic_config_t *cfg,
+                                  bus__ring_fill_fn fill, void *arg)
 {
     bus_topic_config_t def;
     if (!cfg) {
@@ -178,8 +191,18 @@ BUS_API int bus_topic_create(bus_t *b, const char *topic, const bus_topic_config
                           atomic_fetch_add_explicit(&b->ctl->next_incarnation, 1, memory_order_relaxed),
                           memory_order_relaxed);
     atomic_store_explicit(&e->state, BUS__TOPIC_CREATING, memory_order_relaxed);
+    struct bus__topic_ref ref;
+    memcpy(ref.name, e->name, sizeof ref.name);
+    ref.incarnation = atomic_load_explicit(&e->incarnation, memory_order_relaxed);
     for (int32_t p = 0; p < cfg->partitions; p++) {
-        if ((r = bus__ring_create(b, e, p)) < 0) {
+        if ((r = bus__ring_create(b, e, p)) == 0 && fill) {
+            struct bus__ring ring;
+            if ((r = bus__ring_map_as(b, &ref, p, &ring, false)) == 0) {
+                r = fill(arg, &ring, p);
+                bus__ring_unmap(&ring);
+            }
+        }
+        if (r < 0) {
             bus__topic_unlink(b, e);
             atomic_store_explicit(&e->state, BUS__TOPIC_FREE, memory_order_relaxed);
             bus__ctl_unlock(b);
