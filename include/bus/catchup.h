@@ -26,6 +26,7 @@ struct bus__catchup {
     size_t cap, len;
     uint64_t bpos;
     uint32_t max_record;
+    bool lent;           /* this poll returned records in buf: no refill until the next */
 };
 
 static inline void bus__catchup_close(struct bus__catchup *k)

@@ -647,7 +647,7 @@ static inline int bus__cpart_read_disk(bus_consumer_t *c, struct bus__cpart *cp,
         int64_t step = have ? bus__seg_check(k->buf + (k->fpos - k->bpos), have, k->next, k->max_record, &count)
                             : 0;
         if (step == 0) {
-            if (n > 0)
+            if (k->lent)
                 break; /* the records returned live in the buffer: refill next poll */
             ssize_t got = bus__catchup_fill(k);
             if (got < 0)
@@ -673,6 +673,7 @@ static inline int bus__cpart_read_disk(bus_consumer_t *c, struct bus__cpart *cp,
             rec->partition = cp->partition;
             rec->offset = k->next;
             n++;
+            k->lent = true;
         }
         k->next += count;
         k->fpos += (uint64_t)step;
@@ -840,6 +841,9 @@ BUS_API int bus_poll(bus_consumer_t *c, bus_record_t *records, size_t max, int t
         }
     }
     c->copy_used = 0;
+    for (size_t i = 0; i < c->nparts; i++)
+        if (c->parts[i].disk)
+            c->parts[i].disk->lent = false; /* the previous poll's records are released */
     if (c->grouped && c->cfg.auto_commit) {
         int64_t now = bus__coarse_ns();
         if (now >= c->next_autocommit) {
