@@ -1,0 +1,24 @@
+/* bus/log.h - busd's log: one line per significant event, each with an ISO-8601
+ * UTC timestamp and busd's pid:
+ *
+ *     2026-11-25T02:46:26.123Z busd[4242]: topic orders: durable async, 3 partitions
+ *
+ * To stderr, or appended to a file that SIGHUP reopens (for logrotate).  busd is
+ * one thread; these functions are not meant to be called from a signal handler.
+ */
+#ifndef BUSD_LOG_H
+#define BUSD_LOG_H
+
+/* Logs to `path` (appended, created 0600), or to stderr when path is NULL.
+ * Returns 0 or a negative errno. */
+int busd_log_open(const char *path);
+
+/* Reopens the log file (after a rotation).  Returns 0 or a negative errno; on
+ * failure the old file stays in use. */
+int busd_log_reopen(void);
+
+__attribute__((format(printf, 1, 2))) void busd_log(const char *fmt, ...);
+
+void busd_log_close(void);
+
+#endif /* BUSD_LOG_H */
