@@ -17,7 +17,7 @@
 #ifndef BUS_GROUP_H
 #define BUS_GROUP_H
 
-#include "topic.h"
+#include "catchup.h"
 
 BUS_API int bus_group_name_check(const char *group)
 {
@@ -868,6 +868,9 @@ BUS_API int bus_group_reset_offsets(bus_t *b, const char *group, const char *top
             int64_t end, oldest, target = offset;
             bus__ring_tail(&ring, &tp, &end);
             bus__ring_oldest(&ring, &op, &oldest);
+            int64_t disk = t.durability != BUS_DURABILITY_NONE ? bus__catchup_log_start(b, t.name, p) : -1;
+            if (disk >= 0 && disk < oldest) /* readable from the segments */
+                oldest = disk;
             if (offset == BUS_OFFSET_BEGINNING)
                 target = oldest;
             else if (offset == BUS_OFFSET_END)

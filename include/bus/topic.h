@@ -284,6 +284,9 @@ static inline void bus__ring_describe(struct bus__ring *r, bus_partition_info_t 
     }
 }
 
+/* Defined with the catch-up reads (catchup.h): the oldest offset on disk, or -1. */
+static inline int64_t bus__catchup_log_start(bus_t *b, const char *topic, int32_t partition);
+
 BUS_API int bus_topic_describe(bus_t *b, const char *topic, bus_topic_info_t *info)
 {
     int r = bus_topic_name_check(topic);
@@ -302,6 +305,11 @@ BUS_API int bus_topic_describe(bus_t *b, const char *topic, bus_topic_info_t *in
             return r;
         bus__ring_describe(&ring, &info->partition[p]);
         bus__ring_unmap(&ring);
+        if (t.durability != BUS_DURABILITY_NONE) { /* readable from disk too */
+            int64_t disk = bus__catchup_log_start(b, t.name, p);
+            if (disk >= 0 && disk < info->partition[p].start_offset)
+                info->partition[p].start_offset = disk;
+        }
     }
     return 0;
 }
