@@ -28,9 +28,9 @@ struct seg_reader {
 static int reader_open(struct seg_reader *rd, int fd, int64_t base, uint32_t max_record)
 {
     struct stat st;
+    memset(rd, 0, sizeof *rd);
     if (fstat(fd, &st) < 0)
         return -errno;
-    memset(rd, 0, sizeof *rd);
     rd->fd = fd;
     rd->size = (uint64_t)st.st_size;
     rd->fpos = sizeof(struct bus__seg_hdr);
