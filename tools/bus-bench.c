@@ -10,6 +10,9 @@
  *   group     consumer groups: a 2-member group's rate with commits, the cost of
  *             bus_commit, and how long joins and kill -9 take to rebalance
  *             (about 5 s at the default -t and -r: in the default set)
+ *   durable   busd: durable throughput of 64 B, 1 KiB and 64 KiB records next to the
+ *             disk's own rate with fdatasync, and bus_flush / SYNC send latency
+ *             (needs busd and a real disk: not in the default set)
  * Each bus run is paired with a run of the baseline, `spsc`: a minimal single-
  * producer single-consumer ring in MAP_SHARED memory (length-prefixed messages,
  * head and tail on their own 128-byte lines, acquire/release, cached remote
@@ -25,7 +28,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
+#include <limits.h>
+#include <linux/magic.h> /* TMPFS_MAGIC, RAMFS_MAGIC */
 #include <math.h> /* NAN, isnan: macros, no libm */
 #include <sched.h>
 #include <signal.h>
@@ -38,6 +44,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h> /* statfs */
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -129,6 +136,7 @@ struct ctl {
     _Atomic int64_t t_go_ns;             /* parent, before go */
     _Alignas(128) _Atomic int failed;    /* any child: 1 on its first failure */
     _Atomic int64_t t_end_ns;            /* consumer: last record seen */
+    _Atomic int64_t t_start_ns;          /* durable producers: first send */
     _Atomic uint64_t received;           /* consumer: records (end markers excluded) */
     _Atomic int ends;                    /* group members: partitions ended (bit mask) */
     _Atomic int done;                    /* group members: stopped polling */
@@ -1351,6 +1359,7 @@ static void print_targets(void)
 }
 
 static void print_group_json(FILE *f);
+static void print_durable_json(FILE *f);
 
 static void print_json(void)
 {
@@ -1442,6 +1451,7 @@ static void print_json(void)
     }
     fprintf(f, "]");
     print_group_json(f);
+    print_durable_json(f);
     fprintf(f, "}\n");
 }
 
@@ -1983,6 +1993,1125 @@ static void print_group(void)
            (double)GB.death_p50 / 1e6, (double)GB.death_max / 1e6);
 }
 
+/* ----------------------------------------------------------- durability ---- */
+
+/* -m durable (docs/bench.md, "Durability"): how fast busd makes records durable,
+ * next to the disk's own rate measured in the same invocation.  It starts its own
+ * busd on the bench's bus (--busd, $BUS_BUSD, <this binary's dir>/../bus/busd, or
+ * PATH) with a fresh data directory (--data-dir, default /var/tmp or /tmp), which
+ * must be on a real disk: on tmpfs every figure is memory.  Not in "all": it needs
+ * busd and writes ~5 GiB per round.
+ *   throughput  per size (default 64 B, 1 KiB, 64 KiB): one producer process sends
+ *               --bytes (512 MiB) of values with bus_send_batch to a 1-partition
+ *               ASYNC topic, then bus_flush; timed from the first send to bus_flush
+ *               returning.  Paired, in the same round and alternating order, with
+ *               the disk written the same number of bytes by this process: 1 MiB
+ *               pwrites then one fdatasync, buffered (the way busd writes) and with
+ *               O_DIRECT (for reference).  Ratios are per round; medians printed.
+ *   latency     --flushes (2000) 1 KiB records: bus_flush after each bus_send on an
+ *               ASYNC topic; each bus_send on a SYNC topic (it returns once
+ *               durable), by 1 and by 4 producer processes at once; and, as the
+ *               disk's own figure, a pwrite of the same bytes + fdatasync.
+ * Before each buffered run the page cache is warmed (durable_warm_pages: this VM's
+ * host takes free memory back).  --no-baseline skips the disk runs (profiling).
+ * Every bus run is checked: after bus_flush (or the last SYNC send) the partition's
+ * durable offset is its end offset, busd reported no I/O error, and the segment
+ * files hold exactly the records sent (throughput runs). */
+#define DURABLE_BYTES_DEFAULT (UINT64_C(512) << 20)
+#define DURABLE_FLUSHES_DEFAULT 2000
+#define DURABLE_SYNC_PRODUCERS 4
+#define DURABLE_LAT_SIZE 1024
+#define DURABLE_BLOCK (1u << 20) /* the disk baseline's write size */
+#define DURABLE_TARGET 0.8       /* issue 4: 1 KiB durable >= 0.8 x the disk's own rate */
+#define DURABLE_TIMEOUT_MS 60000 /* bus_flush and send timeouts: generous, a slow disk */
+
+enum { DT_BUFFERED, DT_DIRECT, DT_BUS, DT__N };         /* throughput runs */
+enum { DL_DISK, DL_FLUSH, DL_SYNC, DL_SYNC_N, DL__N };  /* latency runs */
+static const char *const dl_name[DL__N] = {"disk_fdatasync", "flush_async", "send_sync",
+                                           "send_sync_4"};
+
+static struct {
+    bool on;
+    const char *busd_opt;     /* --busd */
+    const char *dir_opt;      /* --data-dir: where our directory goes */
+    uint64_t bytes;           /* --bytes */
+    int flushes;              /* --flushes */
+    pid_t owner;              /* the parent: only it cleans up (atexit) */
+    char busd[PATH_MAX + 16]; /* the busd found */
+    char dir[PATH_MAX];       /* ours (mkdtemp), removed at the end */
+    char data[PATH_MAX + 8];  /* dir/busd: busd's -d */
+    char log[PATH_MAX + 16];  /* dir/busd.log: busd's stderr */
+    char fs[200];             /* "ext4 /dev/vda" (mountinfo), for the report */
+    bool tmpfs;
+    bool no_direct;           /* the file system refused O_DIRECT */
+    pid_t busd_pid;
+    int nsizes;
+    size_t sizes[MAX_SIZES];
+    /* results: [kind][size][round] */
+    double tp[DT__N][MAX_SIZES][64];  /* MiB/s of payload (bus) or of bytes (disk) */
+    double written[MAX_SIZES][64];    /* MiB/s busd wrote to segments (record headers too) */
+    double syncs[MAX_SIZES][64];      /* fdatasyncs busd completed in the run */
+    double per_sync[MAX_SIZES][64];   /* KiB busd wrote per fdatasync */
+    int ntp;                          /* rounds with every throughput run done */
+    int64_t lat[DL__N][3][64];        /* p50, p99, max, ns */
+    double sync_n_rate[64];           /* sends/s of the 4 SYNC producers together */
+    int nlat;
+    bool done;
+    char err[600];
+} DB = {.bytes = DURABLE_BYTES_DEFAULT, .flushes = DURABLE_FLUSHES_DEFAULT};
+
+__attribute__((format(printf, 1, 2))) static void durable_fail(const char *fmt, ...)
+{
+    if (DB.err[0])
+        return; /* the first failure explains the rest */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(DB.err, sizeof DB.err, fmt, ap);
+    va_end(ap);
+}
+
+static bool is_executable(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
+}
+
+/* --busd, else $BUS_BUSD, else where the build puts it beside this binary
+ * (build/tools/bus-bench -> build/bus/busd), else PATH. */
+static void durable_find_busd(void)
+{
+    const char *given = DB.busd_opt ? DB.busd_opt : getenv("BUS_BUSD");
+    if (given && *given) {
+        if (!is_executable(given))
+            tool_fail(prog, "busd %s (from %s) is not an executable file", given,
+                      DB.busd_opt ? "--busd" : "$BUS_BUSD");
+        if (!realpath(given, DB.busd)) /* shown in the report: the absolute path */
+            snprintf(DB.busd, sizeof DB.busd, "%s", given);
+        return;
+    }
+    char self[PATH_MAX], cand[PATH_MAX + 16];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash)
+            *slash = '\0';
+        snprintf(cand, sizeof cand, "%s/../bus/busd", self);
+        if (is_executable(cand) && realpath(cand, DB.busd))
+            return;
+    }
+    const char *path = getenv("PATH");
+    if (path) {
+        char *copy = strdup(path);
+        for (char *save = NULL, *d = copy ? strtok_r(copy, ":", &save) : NULL; d;
+             d = strtok_r(NULL, ":", &save)) {
+            snprintf(cand, sizeof cand, "%s/busd", *d ? d : ".");
+            if (is_executable(cand)) {
+                snprintf(DB.busd, sizeof DB.busd, "%s", cand);
+                free(copy);
+                return;
+            }
+        }
+        free(copy);
+    }
+    tool_fail(prog, "durable mode: busd not found: give --busd PATH or set $BUS_BUSD "
+                    "(looked beside this binary in ../bus/busd and in PATH)");
+}
+
+/* The mount holding `dir`, from /proc/self/mountinfo: "<fstype> <source>". */
+static void durable_fs_of(const char *dir)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    size_t best = 0;
+    char line[4096];
+    while (f && fgets(line, sizeof line, f)) {
+        char mnt[PATH_MAX], type[64], src[128];
+        const char *dash = strstr(line, " - ");
+        if (!dash || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
+            sscanf(dash + 3, "%63s %127s", type, src) != 2)
+            continue;
+        size_t n = strlen(mnt);
+        bool under = strncmp(dir, mnt, n) == 0 && (dir[n] == '/' || dir[n] == '\0' || n == 1);
+        if (under && n >= best) {
+            best = n;
+            snprintf(DB.fs, sizeof DB.fs, "%s %s", type, src);
+        }
+    }
+    if (f)
+        fclose(f);
+}
+
+/* Our directory: a fresh mkdtemp under --data-dir, else /var/tmp, else /tmp, on a
+ * disk (statfs: tmpfs and ramfs are memory, warned about).  Made before anything
+ * runs, so a bad directory fails at once. */
+static void durable_make_dir(void)
+{
+    const char *bases[] = {DB.dir_opt, "/var/tmp", "/tmp"};
+    for (size_t i = DB.dir_opt ? 0 : 1; i < sizeof bases / sizeof *bases; i++) {
+        snprintf(DB.dir, sizeof DB.dir, "%s/bus-bench-durable.XXXXXX", bases[i]);
+        if (mkdtemp(DB.dir))
+            break;
+        if (DB.dir_opt)
+            tool_fail(prog, "cannot make a directory in --data-dir %s: %s", DB.dir_opt,
+                      strerror(errno));
+        DB.dir[0] = '\0';
+    }
+    if (!DB.dir[0])
+        tool_fail(prog, "cannot make a data directory in /var/tmp or /tmp: %s (give --data-dir)",
+                  strerror(errno));
+    char real[PATH_MAX];
+    if (realpath(DB.dir, real))
+        snprintf(DB.dir, sizeof DB.dir, "%s", real);
+    snprintf(DB.data, sizeof DB.data, "%s/busd", DB.dir);
+    snprintf(DB.log, sizeof DB.log, "%s/busd.log", DB.dir);
+    struct statfs sf;
+    if (statfs(DB.dir, &sf) == 0) {
+        DB.tmpfs = sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC;
+        snprintf(DB.fs, sizeof DB.fs, "fs 0x%lx", (unsigned long)sf.f_type);
+    }
+    durable_fs_of(DB.dir);
+    if (DB.tmpfs)
+        fprintf(stderr, "%s: warning: the durable data directory %s is on tmpfs (memory): its "
+                        "figures are not a disk's; give --data-dir on a real disk\n",
+                prog, DB.dir);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    if (remove(path) != 0 && errno != ENOENT)
+        fprintf(stderr, "%s: cannot remove %s: %s\n", prog, path, strerror(errno));
+    return 0;
+}
+
+static void rm_rf(const char *path)
+{
+    nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Commits what the file system still owes (a deleted file's blocks, their discards
+ * on a `discard` mount) before the next timed run, not during it. */
+static void durable_syncfs(void)
+{
+    int fd = open(DB.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        syncfs(fd);
+        close(fd);
+    }
+}
+
+/* The last line busd logged, for an error message. */
+static const char *busd_last_line(char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    int fd = open(DB.log, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return "no log";
+    off_t end = lseek(fd, 0, SEEK_END), at = end > (off_t)cap - 1 ? end - (off_t)cap + 1 : 0;
+    ssize_t n = pread(fd, buf, cap - 1, at);
+    close(fd);
+    if (n <= 0)
+        return "nothing logged";
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    char *nl = strrchr(buf, '\n');
+    return nl ? nl + 1 : buf;
+}
+
+static void durable_stop_busd(void)
+{
+    if (DB.busd_pid <= 0)
+        return;
+    kill(DB.busd_pid, SIGTERM); /* busd flushes what is left (nothing) and exits 0 */
+    int st = 0;
+    for (int i = 0; i < 10000; i++) { /* 10 s */
+        pid_t r = waitpid(DB.busd_pid, &st, WNOHANG);
+        if (r == DB.busd_pid || (r < 0 && errno != EINTR))
+            break;
+        if (i == 9999) {
+            fprintf(stderr, "%s: busd %d did not exit 10 s after SIGTERM: killed\n", prog,
+                    (int)DB.busd_pid);
+            kill(DB.busd_pid, SIGKILL);
+            waitpid(DB.busd_pid, &st, 0);
+        }
+        usleep(1000);
+    }
+    DB.busd_pid = 0;
+}
+
+/* atexit: busd stopped and the directory removed, on every way out of the parent. */
+static void durable_cleanup(void)
+{
+    if (getpid() != DB.owner)
+        return;
+    durable_stop_busd();
+    if (DB.dir[0])
+        rm_rf(DB.dir);
+    DB.dir[0] = '\0';
+}
+
+/* execs busd -d DATA BUS (stderr to DATA/../busd.log) and waits until it
+ * registered in the control segment, as the busd tests do. */
+static int durable_start_busd(void)
+{
+    int fd = open(DB.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        durable_fail("cannot create %s: %s", DB.log, strerror(errno));
+        return -1;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGINT, SIG_DFL), signal(SIGTERM, SIG_DFL);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        execl(DB.busd, "busd", "-d", DB.data, G.path, (char *)NULL);
+        fprintf(stderr, "exec %s: %s\n", DB.busd, strerror(errno));
+        _exit(127);
+    }
+    close(fd);
+    if (pid < 0) {
+        durable_fail("fork: %s", strerror(errno));
+        return -1;
+    }
+    DB.busd_pid = pid;
+    char line[512];
+    int64_t t_limit = now_ns() + 10 * INT64_C(1000000000);
+    /* acquire: pairs with busd's release CAS of its pid */
+    while (atomic_load_explicit(&pbus->ctl->flusher.pid, memory_order_acquire) != (uint32_t)pid) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            DB.busd_pid = 0;
+            durable_fail("busd %s exited (status %d) before it registered: %s", DB.busd,
+                         WIFEXITED(st) ? WEXITSTATUS(st) : -1, busd_last_line(line, sizeof line));
+            return -1;
+        }
+        if (now_ns() > t_limit || interrupted) {
+            durable_fail("busd did not register within 10 s: %s",
+                         busd_last_line(line, sizeof line));
+            return -1;
+        }
+        usleep(1000);
+    }
+    return 0;
+}
+
+/* A topic of the durable runs: 1 partition, a G.ring_bytes ring, defaults else. */
+static int durable_topic(char *name, size_t cap, int32_t durability)
+{
+    snprintf(name, cap, "bench.%d.%u", (int)getpid(), topic_serial++);
+    bus_topic_config_t tc;
+    bus_topic_config_init(&tc);
+    tc.partitions = 1;
+    tc.durability = durability;
+    tc.ring_bytes = G.ring_bytes;
+    uint64_t max_rec = G.ring_bytes / 2;
+    if (max_rec < tc.max_record_bytes)
+        tc.max_record_bytes = (uint32_t)max_rec;
+    if (tc.segment_bytes < 2 * (uint64_t)tc.max_record_bytes)
+        tc.segment_bytes = 2 * (uint64_t)tc.max_record_bytes;
+    return bus_topic_create(pbus, name, &tc);
+}
+
+static bus_producer_t *durable_producer(bus_t **bus, const char *topic)
+{
+    *bus = child_bus();
+    bus_producer_config_t pc;
+    bus_producer_config_init(&pc);
+    pc.send_timeout_ms = DURABLE_TIMEOUT_MS;
+    bus_producer_t *p;
+    int rc = bus_producer_open(&p, *bus, topic, &pc);
+    if (rc < 0)
+        child_fail("cannot open a producer on %s: %s", topic, bus_strerror(rc));
+    return p;
+}
+
+/* One record and bus_flush before the start: busd has found the topic, mapped its
+ * ring and made its first segment, which is not what is timed. */
+static void durable_warm(bus_producer_t *p, const char *topic)
+{
+    static const unsigned char v[8];
+    int rc = bus_send(p, NULL, 0, v, sizeof v, NULL);
+    if (rc >= 0)
+        rc = bus_flush(p, DURABLE_TIMEOUT_MS);
+    if (rc < 0)
+        child_fail("%s: the first record did not become durable: %s", topic, bus_strerror(rc));
+}
+
+static void durable_max_end(int64_t t)
+{
+    int64_t prev = atomic_load(&ctl->t_end_ns);
+    while (t > prev && !atomic_compare_exchange_weak(&ctl->t_end_ns, &prev, t))
+        ;
+}
+
+/* The throughput producer: ceil(bytes / size) values of `size` bytes in batches
+ * (batch_for), then bus_flush; times first send to bus_flush returning. */
+static void durable_tp_producer(const char *topic, size_t size)
+{
+    bus_t *bus;
+    bus_producer_t *p = durable_producer(&bus, topic);
+    durable_warm(p, topic);
+    int B = batch_for(size);
+    unsigned char *buf = payload_buf(size);
+    bus_record_t recs[64];
+    memset(recs, 0, sizeof recs);
+    for (int i = 0; i < B; i++)
+        recs[i].partition = 0, recs[i].value = buf, recs[i].value_len = size;
+    uint64_t n = (DB.bytes + size - 1) / size, sent = 0;
+    child_ready_and_wait();
+    int64_t t0 = now_ns();
+    while (sent < n) {
+        size_t k = n - sent < (uint64_t)B ? (size_t)(n - sent) : (size_t)B;
+        store8(buf, sent); /* the values differ: nothing below can shortcut repeats */
+        int rc = bus_send_batch(p, recs, k, NULL);
+        if (rc != (int)k)
+            child_fail("bus_send_batch on %s after %llu records: %s", topic,
+                       (unsigned long long)sent, rc < 0 ? bus_strerror(rc) : "short");
+        sent += k;
+    }
+    int rc = bus_flush(p, DURABLE_TIMEOUT_MS);
+    int64_t t1 = now_ns();
+    if (rc < 0)
+        child_fail("bus_flush on %s after %llu records: %s", topic, (unsigned long long)sent,
+                   bus_strerror(rc));
+    atomic_store(&ctl->t_start_ns, t0);
+    atomic_store(&ctl->t_end_ns, t1);
+    atomic_store(&ctl->sent[0], sent);
+    bus_producer_close(p);
+    bus_close(bus);
+    _exit(0);
+}
+
+/* A latency producer: n records of DURABLE_LAT_SIZE; DL_FLUSH times bus_flush after
+ * each bus_send (ASYNC), DL_SYNC/DL_SYNC_N time each bus_send (SYNC).  After each,
+ * outside the timing, the record must be below the partition's durable offset. */
+static void durable_lat_producer(int kind, const char *topic, int id, int n)
+{
+    bus_t *bus;
+    bus_producer_t *p = durable_producer(&bus, topic);
+    durable_warm(p, topic);
+    bus_topic_info_t *info = malloc(sizeof *info);
+    unsigned char *buf = payload_buf(DURABLE_LAT_SIZE);
+    if (!info)
+        child_fail("out of memory");
+    int64_t *s = ctl->samples + (size_t)id * (size_t)n;
+    child_ready_and_wait();
+    for (int i = 0; i < n; i++) {
+        bus_meta_t m;
+        store8(buf, tag(id, (uint64_t)i));
+        int64_t t0 = 0;
+        if (kind != DL_FLUSH)
+            t0 = now_ns();
+        int rc = bus_send(p, NULL, 0, buf, DURABLE_LAT_SIZE, &m);
+        if (rc >= 0 && kind == DL_FLUSH) {
+            t0 = now_ns();
+            rc = bus_flush(p, DURABLE_TIMEOUT_MS);
+        }
+        int64_t t1 = now_ns();
+        if (rc < 0)
+            child_fail("%s on %s, record %d: %s", kind == DL_FLUSH ? "bus_flush" : "sync bus_send",
+                       topic, i, bus_strerror(rc));
+        s[i] = t1 - t0;
+        rc = bus_topic_describe(bus, topic, info);
+        if (rc < 0)
+            child_fail("bus_topic_describe %s: %s", topic, bus_strerror(rc));
+        if (info->partition[0].durable_offset <= m.offset)
+            child_fail("%s returned 0 but offset %lld is not durable (durable offset %lld)",
+                       kind == DL_FLUSH ? "bus_flush" : "a sync bus_send", (long long)m.offset,
+                       (long long)info->partition[0].durable_offset);
+    }
+    durable_max_end(now_ns());
+    atomic_store(&ctl->sent[id], (uint64_t)n);
+    free(info);
+    bus_producer_close(p);
+    bus_close(bus);
+    _exit(0);
+}
+
+/* Waits for the run's children (a watchdog alarm; busd dying fails the run).
+ * 0, or -1 with DB.err set and every child killed and reaped. */
+static int durable_wait(pid_t *pids, int n, unsigned limit_s)
+{
+    int alive = n, ret = 0;
+    char line[512];
+    alarmed = 0;
+    alarm(limit_s);
+    while (alive > 0) {
+        int st;
+        pid_t pid = waitpid(-1, &st, 0);
+        if (pid < 0) {
+            if (errno == EINTR && (alarmed || interrupted)) {
+                if (alarmed)
+                    durable_fail("timed out after %u s (a process hung; run killed); busd: %s",
+                                 limit_s, busd_last_line(line, sizeof line));
+                else
+                    durable_fail("interrupted");
+                ret = -1;
+                break;
+            }
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (pid == DB.busd_pid) {
+            DB.busd_pid = 0;
+            durable_fail("busd died during the run (%s %d): %s",
+                         WIFSIGNALED(st) ? "signal" : "status",
+                         WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st),
+                         busd_last_line(line, sizeof line));
+            ret = -1;
+            break;
+        }
+        for (int i = 0; i < n; i++)
+            if (pids[i] == pid)
+                pids[i] = 0, alive--;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            atomic_store(&ctl->failed, 1);
+            if (ctl->err[0])
+                durable_fail("%s", ctl->err);
+            else if (WIFSIGNALED(st))
+                durable_fail("process %d died of signal %d (%s)", (int)pid, WTERMSIG(st),
+                             strsignal(WTERMSIG(st)));
+            else
+                durable_fail("process %d exited with status %d", (int)pid, WEXITSTATUS(st));
+            ret = -1;
+            break;
+        }
+    }
+    alarm(0);
+    if (ret < 0)
+        reap(pids, n, true);
+    return ret;
+}
+
+/* Forks n producers (role: a throughput size, or a latency kind), waits until all
+ * are ready, starts them together and waits for them. */
+static int durable_fork(const char *topic, int n, bool tp, size_t size, int kind, unsigned limit_s)
+{
+    pid_t pids[DURABLE_SYNC_PRODUCERS];
+    memset(ctl, 0, sizeof *ctl);
+    fflush(stdout);
+    fflush(stderr);
+    int started = 0;
+    for (; started < n; started++) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            durable_fail("fork: %s", strerror(errno));
+            break;
+        }
+        if (pid == 0) {
+            signal(SIGINT, SIG_DFL), signal(SIGTERM, SIG_DFL);
+            pin_to(0);
+            if (tp)
+                durable_tp_producer(topic, size);
+            durable_lat_producer(kind, topic, started, DB.flushes);
+        }
+        pids[started] = pid;
+    }
+    int64_t t_limit = now_ns() + 10 * INT64_C(1000000000) +
+                      (int64_t)DURABLE_TIMEOUT_MS * 1000000; /* the warm-up's flush */
+    char line[512];
+    while (started == n && atomic_load(&ctl->ready) < n && !atomic_load(&ctl->failed)) {
+        int st;
+        pid_t pid = waitpid(-1, &st, WNOHANG);
+        if (pid > 0 && pid == DB.busd_pid) {
+            DB.busd_pid = 0;
+            durable_fail("busd died before the run started: %s", busd_last_line(line, sizeof line));
+            break;
+        }
+        if (pid > 0) {
+            for (int i = 0; i < started; i++)
+                if (pids[i] == pid)
+                    pids[i] = 0; /* reaped */
+            durable_fail("%s", ctl->err[0] ? ctl->err : "a producer exited before the start");
+            break;
+        }
+        if (interrupted) {
+            durable_fail("interrupted");
+            break;
+        }
+        if (now_ns() > t_limit) {
+            durable_fail("producers not ready in time; busd: %s", busd_last_line(line, sizeof line));
+            break;
+        }
+        usleep(500);
+    }
+    if (DB.err[0] || atomic_load(&ctl->failed)) {
+        atomic_store(&ctl->failed, 1);
+        if (ctl->err[0])
+            durable_fail("%s", ctl->err);
+        reap(pids, started, true);
+        return -1;
+    }
+    atomic_store_explicit(&ctl->t_go_ns, now_ns(), memory_order_relaxed);
+    /* Release; pairs with the acquire in child_ready_and_wait(). */
+    atomic_store_explicit(&ctl->go, 1, memory_order_release);
+    return durable_wait(pids, n, limit_s);
+}
+
+/* busd's counters (bus-stat shows them): bytes written, fdatasyncs, errors. */
+struct busd_counts {
+    uint64_t bytes, syncs, errors;
+};
+
+static struct busd_counts busd_counts(void)
+{
+    const struct bus__flusher *f = &pbus->ctl->flusher;
+    return (struct busd_counts){atomic_load(&f->bytes), atomic_load(&f->syncs),
+                                atomic_load(&f->errors)};
+}
+
+/* After a bus run: the partition's end offset is what was sent, the durable offset
+ * is the end, and busd counted no I/O error. */
+static int durable_check(const char *topic, int64_t want_end, struct busd_counts before)
+{
+    static bus_topic_info_t info;
+    int rc = bus_topic_describe(pbus, topic, &info);
+    if (rc < 0) {
+        durable_fail("bus_topic_describe %s: %s", topic, bus_strerror(rc));
+        return -1;
+    }
+    const bus_partition_info_t *pi = &info.partition[0];
+    if (pi->end_offset != want_end || pi->durable_offset != pi->end_offset) {
+        durable_fail("%s: end offset %lld (%lld sent), durable offset %lld after bus_flush "
+                     "returned 0: records sent are not durable",
+                     topic, (long long)pi->end_offset, (long long)want_end,
+                     (long long)pi->durable_offset);
+        return -1;
+    }
+    struct busd_counts now = busd_counts();
+    if (now.errors != before.errors) {
+        durable_fail("busd counted %llu I/O errors during the run: %s",
+                     (unsigned long long)(now.errors - before.errors),
+                     pbus->ctl->flusher.last_error);
+        return -1;
+    }
+    return 0;
+}
+
+/* The segment files of `topic` partition 0 must hold exactly `want` bytes of
+ * records after their headers: every byte sent is on disk, once. */
+static int durable_check_segments(const char *topic, uint64_t want)
+{
+    char path[PATH_MAX + 160];
+    snprintf(path, sizeof path, "%s/%s-0", DB.data, topic);
+    DIR *d = opendir(path);
+    if (!d) {
+        durable_fail("cannot open busd's partition directory %s: %s", path, strerror(errno));
+        return -1;
+    }
+    uint64_t bytes = 0, files = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        struct stat st;
+        if (len < 4 || strcmp(e->d_name + len - 4, ".log") != 0 ||
+            fstatat(dirfd(d), e->d_name, &st, 0) != 0)
+            continue;
+        bytes += (uint64_t)st.st_size - sizeof(struct bus__seg_hdr);
+        files++;
+    }
+    closedir(d);
+    if (bytes != want) {
+        durable_fail("%s: %llu bytes of records in %llu segment files, want %llu: the log does "
+                     "not hold what was sent",
+                     path, (unsigned long long)bytes, (unsigned long long)files,
+                     (unsigned long long)want);
+        return -1;
+    }
+    return 0;
+}
+
+/* Deletes a run's topic and waits (10 s at most) for busd to remove its
+ * segments, so that the next run starts on a quiet disk. */
+static void durable_drop_topic(const char *topic)
+{
+    int rc = bus_topic_delete(pbus, topic);
+    if (rc < 0) {
+        durable_fail("cannot delete topic %s: %s", topic, bus_strerror(rc));
+        return;
+    }
+    char path[PATH_MAX + 160];
+    snprintf(path, sizeof path, "%s/%s-0", DB.data, topic);
+    for (int i = 0; i < 10000 && access(path, F_OK) == 0 && DB.busd_pid > 0; i++)
+        usleep(1000);
+    durable_syncfs();
+}
+
+/* The disk runs' 1 MiB block, aligned for O_DIRECT. */
+static void *durable_block(void)
+{
+    static void *b;
+    if (b)
+        return b;
+    if (posix_memalign(&b, 4096, DURABLE_BLOCK) != 0)
+        tool_fail(prog, "out of memory for a %u-byte block", DURABLE_BLOCK);
+    memset(b, 0x5a, DURABLE_BLOCK);
+    return b;
+}
+
+/* Before each timed buffered run (bus's and the baseline's): `bytes` written into a
+ * scratch file that is deleted unsynced, so that the page cache the run takes was
+ * just in use.  This VM hands free memory back to its host (virtio-balloon free page
+ * reporting, page_reporting_order=11 on its kernel command line), and the first
+ * write to a page the host took back faults there: a buffered write then copies at
+ * ~450 MiB/s instead of ~6 GB/s (perf: 90% in copy_folio_from_iter_atomic), busd's
+ * as well as the baseline's, depending on how long ago the memory was freed.  The
+ * scratch file never reaches the disk (delayed allocation: no block is allocated
+ * before writeback, and it is deleted first). */
+static void durable_warm_pages(uint64_t bytes)
+{
+    void *block = durable_block();
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/warm.bin", DB.dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return; /* only slower figures */
+    for (uint64_t off = 0; off < bytes; off += DURABLE_BLOCK)
+        if (pwrite(fd, block, DURABLE_BLOCK, (off_t)off) != (ssize_t)DURABLE_BLOCK)
+            break;
+    close(fd);
+    unlink(path);
+}
+
+/* The disk's own rate: DB.bytes (rounded up to 1 MiB) in 1 MiB pwrites to a new
+ * file, then one fdatasync; buffered as busd writes, or O_DIRECT.  MiB/s, NAN if
+ * O_DIRECT is refused, or -1 on failure. */
+static double durable_disk_tp(bool direct)
+{
+    unsigned char *block = durable_block();
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/disk.bin", DB.dir);
+    uint64_t n = (DB.bytes + DURABLE_BLOCK - 1) / DURABLE_BLOCK;
+    if (!direct)
+        durable_warm_pages(n * DURABLE_BLOCK);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | (direct ? O_DIRECT : 0), 0644);
+    if (fd < 0 && direct && errno == EINVAL) {
+        DB.no_direct = true;
+        return NAN;
+    }
+    if (fd < 0) {
+        durable_fail("cannot create %s: %s", path, strerror(errno));
+        return -1;
+    }
+    double rate = -1;
+    int64_t t0 = now_ns();
+    for (uint64_t i = 0; i < n; i++) {
+        store8(block, i);
+        ssize_t w = pwrite(fd, block, DURABLE_BLOCK, (off_t)(i * DURABLE_BLOCK));
+        if (w != (ssize_t)DURABLE_BLOCK) {
+            durable_fail("pwrite %s: %s", path, w < 0 ? strerror(errno) : "short write");
+            goto out;
+        }
+    }
+    if (fdatasync(fd) != 0) {
+        durable_fail("fdatasync %s: %s", path, strerror(errno));
+        goto out;
+    }
+    rate = (double)(n * DURABLE_BLOCK) / ((double)(now_ns() - t0) / 1e9) / 1048576.0;
+out:
+    close(fd);
+    unlink(path);
+    durable_syncfs();
+    return rate;
+}
+
+/* The disk's own latency: n appends of one record's bytes, each pwrite + fdatasync
+ * timed, into samples.  0 or -1. */
+static int durable_disk_lat(int64_t *s, int n)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/disk-lat.bin", DB.dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        durable_fail("cannot create %s: %s", path, strerror(errno));
+        return -1;
+    }
+    unsigned char buf[BUS_RECORD_OVERHEAD + DURABLE_LAT_SIZE];
+    memset(buf, 0x5a, sizeof buf);
+    int ret = -1;
+    for (int i = 0; i < n; i++) {
+        store8(buf, (uint64_t)i);
+        int64_t t0 = now_ns();
+        ssize_t w = pwrite(fd, buf, sizeof buf, (off_t)i * (off_t)sizeof buf);
+        if (w != (ssize_t)sizeof buf || fdatasync(fd) != 0) {
+            durable_fail("pwrite + fdatasync %s: %s", path, w < 0 || w == (ssize_t)sizeof buf
+                                                              ? strerror(errno) : "short write");
+            goto out;
+        }
+        s[i] = now_ns() - t0;
+    }
+    ret = 0;
+out:
+    close(fd);
+    unlink(path);
+    durable_syncfs();
+    return ret;
+}
+
+/* Bytes a record with no key and no headers takes in the ring and on disk. */
+static uint64_t record_bytes(size_t value_len)
+{
+    return (BUS_RECORD_OVERHEAD + (uint64_t)value_len + 7) & ~UINT64_C(7);
+}
+
+/* One bus throughput run of `size`-byte values; fills DB.tp/written/syncs[si][round]. */
+static int durable_bus_tp(int si, int round)
+{
+    size_t size = DB.sizes[si];
+    char topic[64];
+    int rc = durable_topic(topic, sizeof topic, BUS_DURABILITY_ASYNC);
+    if (rc < 0) {
+        durable_fail("cannot create a durable topic: %s", bus_strerror(rc));
+        return -1;
+    }
+    durable_warm_pages((DB.bytes + size - 1) / size * record_bytes(size));
+    struct busd_counts c0 = busd_counts();
+    /* The watchdog: 60 s, plus the run's bytes at 4 MiB/s. */
+    unsigned limit = 60 + (unsigned)(DB.bytes >> 22);
+    int ret = durable_fork(topic, 1, true, size, 0, limit);
+    if (ret == 0) {
+        struct busd_counts c1 = busd_counts();
+        uint64_t n = atomic_load(&ctl->sent[0]);
+        /* + the warm-up record: 8 bytes at offset 0 */
+        ret = durable_check(topic, (int64_t)n + 1, c0);
+        if (ret == 0)
+            ret = durable_check_segments(topic, record_bytes(8) + n * record_bytes(size));
+        double secs = (double)(atomic_load(&ctl->t_end_ns) - atomic_load(&ctl->t_start_ns)) / 1e9;
+        DB.tp[DT_BUS][si][round] = (double)(n * size) / secs / 1048576.0;
+        DB.written[si][round] = (double)(c1.bytes - c0.bytes) / secs / 1048576.0;
+        DB.syncs[si][round] = (double)(c1.syncs - c0.syncs);
+        DB.per_sync[si][round] = c1.syncs > c0.syncs ? (double)(c1.bytes - c0.bytes) /
+                                                           (double)(c1.syncs - c0.syncs) / 1024.0
+                                                     : NAN;
+    }
+    durable_drop_topic(topic);
+    return ret;
+}
+
+/* One latency run of `kind`: its p50/p99/max go to DB.lat[kind][*][round]. */
+static int durable_lat(int kind, int round)
+{
+    int n = DB.flushes, np = kind == DL_SYNC_N ? DURABLE_SYNC_PRODUCERS : 1;
+    int64_t *s = ctl->samples;
+    if (kind == DL_DISK) {
+        memset(ctl, 0, sizeof *ctl);
+        if (durable_disk_lat(s, n) < 0)
+            return -1;
+    } else {
+        char topic[64];
+        int rc = durable_topic(topic, sizeof topic,
+                               kind == DL_FLUSH ? BUS_DURABILITY_ASYNC : BUS_DURABILITY_SYNC);
+        if (rc < 0) {
+            durable_fail("cannot create a durable topic: %s", bus_strerror(rc));
+            return -1;
+        }
+        struct busd_counts c0 = busd_counts();
+        /* The watchdog: 60 s, plus 10 ms a record. */
+        unsigned limit = 60 + (unsigned)(n / 100) * (unsigned)np;
+        rc = durable_fork(topic, np, false, 0, kind, limit);
+        if (rc == 0) /* + a warm-up record per producer */
+            rc = durable_check(topic, (int64_t)np * (n + 1), c0);
+        if (rc == 0 && kind == DL_SYNC_N)
+            DB.sync_n_rate[round] =
+                (double)np * n /
+                ((double)(atomic_load(&ctl->t_end_ns) - atomic_load(&ctl->t_go_ns)) / 1e9);
+        durable_drop_topic(topic);
+        if (rc < 0)
+            return -1;
+    }
+    uint64_t total = (uint64_t)n * (uint64_t)np;
+    qsort(s, total, sizeof *s, cmp_i64);
+    DB.lat[kind][0][round] = pct(s, total, 0.50);
+    DB.lat[kind][1][round] = pct(s, total, 0.99);
+    DB.lat[kind][2][round] = s[total - 1];
+    return 0;
+}
+
+static void durable_progress(const char *what, size_t size, int round, double v, bool lat)
+{
+    if (G.verbose) {
+        if (lat)
+            fprintf(stderr, "durable %s round %d: p50 %.1f us\n", what, round, v / 1e3);
+        else if (size)
+            fprintf(stderr, "durable %s %zu B round %d: %.0f MiB/s\n", what, size, round, v);
+        else
+            fprintf(stderr, "durable %s round %d: %.0f MiB/s\n", what, round, v);
+    } else if (isatty(STDERR_FILENO)) {
+        fprintf(stderr, "\r%s: durable round %d/%d %-24s %6zu B   ", prog, round + 1, G.rounds,
+                what, size);
+    }
+}
+
+static void durable_bench(void)
+{
+    if (durable_start_busd() < 0)
+        return;
+    static const char *const tp_name[DT__N] = {"disk buffered", "disk O_DIRECT", "bus"};
+    for (int round = 0; round < G.rounds && !interrupted && !DB.err[0]; round++) {
+        /* Throughput: per size, the disk and bus back to back, the order of the
+         * three alternating between rounds (A B, then B A). */
+        for (int si = 0; si < DB.nsizes && !interrupted && !DB.err[0]; si++) {
+            for (int k = 0; k < DT__N && !interrupted && !DB.err[0]; k++) {
+                int kind = round % 2 ? DT__N - 1 - k : k;
+                if (kind != DT_BUS && G.no_baseline) {
+                    DB.tp[kind][si][round] = NAN;
+                    continue;
+                }
+                if (kind == DT_BUS) {
+                    if (durable_bus_tp(si, round) < 0)
+                        break;
+                } else {
+                    double r = durable_disk_tp(kind == DT_DIRECT);
+                    if (r < 0)
+                        break;
+                    DB.tp[kind][si][round] = r;
+                }
+                durable_progress(tp_name[kind], DB.sizes[si], round, DB.tp[kind][si][round], false);
+            }
+        }
+        if (DB.err[0] || interrupted)
+            break;
+        DB.ntp = round + 1;
+        for (int k = 0; k < DL__N && !interrupted && !DB.err[0]; k++) {
+            int kind = round % 2 ? DL__N - 1 - k : k;
+            if (kind == DL_DISK && G.no_baseline) {
+                for (int w = 0; w < 3; w++)
+                    DB.lat[kind][w][round] = -1;
+                continue;
+            }
+            if (durable_lat(kind, round) < 0)
+                break;
+            durable_progress(dl_name[kind], 0, round, (double)DB.lat[kind][0][round], true);
+        }
+        if (!DB.err[0] && !interrupted)
+            DB.nlat = round + 1;
+    }
+    if (!G.verbose && isatty(STDERR_FILENO))
+        fputs("\r\033[K", stderr);
+    durable_stop_busd();
+    DB.done = !interrupted && !DB.err[0];
+}
+
+/* Medians and ranges of the figures. */
+struct dsum {
+    double v, lo, hi;
+};
+
+static struct dsum dsum_of(const double *x, int n)
+{
+    double v[64];
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (!isnan(x[i]))
+            v[k++] = x[i];
+    struct dsum s = {median_of(v, k), NAN, NAN};
+    if (k)
+        s.lo = v[0], s.hi = v[k - 1]; /* median_of sorted them */
+    return s;
+}
+
+/* Per-round ratios bus / disk (kind) for size si. */
+static struct dsum durable_ratio(int si, int kind)
+{
+    double r[64];
+    for (int i = 0; i < DB.ntp; i++)
+        r[i] = DB.tp[DT_BUS][si][i] / DB.tp[kind][si][i];
+    return dsum_of(r, DB.ntp);
+}
+
+/* The disk's rate over every size's paired runs. */
+static struct dsum durable_disk(int kind)
+{
+    double r[MAX_SIZES * 64];
+    int n = 0;
+    for (int si = 0; si < DB.nsizes; si++)
+        for (int i = 0; i < DB.ntp; i++)
+            r[n++] = DB.tp[kind][si][i];
+    double v[64];
+    int k = n < 64 ? n : 64; /* dsum_of's limit: the first 64 */
+    memcpy(v, r, (size_t)k * sizeof *v);
+    return dsum_of(v, k);
+}
+
+static double durable_lat_med(int kind, int which)
+{
+    double v[64];
+    for (int i = 0; i < DB.nlat; i++)
+        v[i] = (double)DB.lat[kind][which][i];
+    return median_of(v, DB.nlat);
+}
+
+/* The issue's target: the 1 KiB row, if measured. */
+static int durable_target_size(void)
+{
+    for (int si = 0; si < DB.nsizes; si++)
+        if (DB.sizes[si] == 1024)
+            return si;
+    return -1;
+}
+
+static void print_durable(void)
+{
+    printf("\ndurable (busd %s; data dir on %s%s; %llu MiB a throughput run, ring %llu MiB, "
+           "1 partition; %d rounds, medians)\n",
+           DB.busd, DB.fs, DB.tmpfs ? " = MEMORY, not a disk" : "",
+           (unsigned long long)(DB.bytes >> 20), (unsigned long long)(G.ring_bytes >> 20),
+           G.rounds);
+    if (DB.ntp) {
+        printf("  %-42s %6s %7s %7s  %-17s %-17s %7s %9s\n", "throughput, to fdatasync / bus_flush",
+               "size", "MiB/s", "written", "bus/buffered", "bus/direct", "fsyncs", "KiB/fsync");
+        struct dsum b = durable_disk(DT_BUFFERED), d = durable_disk(DT_DIRECT);
+        if (!G.no_baseline)
+            printf("  %-42s %6s %7.0f %7s  (range %.0f-%.0f)\n", "disk: 1 MiB pwrites, fdatasync", "-",
+               b.v, "", b.lo, b.hi);
+        if (G.no_baseline)
+            ;
+        else if (DB.no_direct)
+            printf("  %-42s %6s %7s %7s  (the file system refuses O_DIRECT)\n",
+                   "disk: O_DIRECT 1 MiB pwrites, fdatasync", "-", "-", "");
+        else
+            printf("  %-42s %6s %7.0f %7s  (range %.0f-%.0f)\n",
+                   "disk: O_DIRECT 1 MiB pwrites, fdatasync", "-", d.v, "", d.lo, d.hi);
+        for (int si = 0; si < DB.nsizes; si++) {
+            struct dsum t = dsum_of(DB.tp[DT_BUS][si], DB.ntp);
+            struct dsum rb = durable_ratio(si, DT_BUFFERED), rd = durable_ratio(si, DT_DIRECT);
+            struct dsum sy = dsum_of(DB.syncs[si], DB.ntp);
+            char a[32], c[32];
+            if (isnan(rb.v))
+                snprintf(a, sizeof a, "-");
+            else
+                snprintf(a, sizeof a, "%.2f (%.2f-%.2f)", rb.v, rb.lo, rb.hi);
+            if (isnan(rd.v))
+                snprintf(c, sizeof c, "-");
+            else
+                snprintf(c, sizeof c, "%.2f (%.2f-%.2f)", rd.v, rd.lo, rd.hi);
+            printf("  %-42s %6zu %7.0f %7.0f  %-17s %-17s %7.0f %9.0f\n",
+                   "bus: ASYNC, bus_send_batch, bus_flush", DB.sizes[si], t.v,
+                   dsum_of(DB.written[si], DB.ntp).v, a, c, sy.v, dsum_of(DB.per_sync[si], DB.ntp).v);
+        }
+    }
+    if (DB.nlat) {
+        printf("  %-42s %6s %7s %7s %9s\n", "latency, 1 KiB records", "count", "p50 us", "p99 us",
+               "max us");
+        static const char *const label[DL__N] = {
+            "disk: pwrite 1056 B + fdatasync", "bus_flush after a bus_send (ASYNC)",
+            "bus_send (SYNC), 1 producer", "bus_send (SYNC), 4 producers at once"};
+        for (int k = 0; k < DL__N; k++) {
+            if (k == DL_DISK && G.no_baseline)
+                continue;
+            printf("  %-42s %6d %7.1f %7.1f %9.1f", label[k],
+                   DB.flushes * (k == DL_SYNC_N ? DURABLE_SYNC_PRODUCERS : 1),
+                   durable_lat_med(k, 0) / 1e3, durable_lat_med(k, 1) / 1e3,
+                   durable_lat_med(k, 2) / 1e3);
+            if (k == DL_SYNC_N)
+                printf("   %.0f sends/s", dsum_of(DB.sync_n_rate, DB.nlat).v);
+            putchar('\n');
+        }
+    }
+    int ts = durable_target_size();
+    if (ts >= 0 && DB.ntp && !G.no_baseline) {
+        struct dsum rb = durable_ratio(ts, DT_BUFFERED), rd = durable_ratio(ts, DT_DIRECT);
+        printf("  target: 1 KiB durable >= %.1f x the disk's own rate: %.2f x buffered (%s), "
+               "%.2f x O_DIRECT (%s)\n",
+               DURABLE_TARGET, rb.v, rb.v >= DURABLE_TARGET ? "met" : "NOT met", rd.v,
+               isnan(rd.v) ? "not measured" : rd.v >= DURABLE_TARGET ? "met" : "NOT met");
+    }
+    if (DB.err[0])
+        printf("  FAILED: %s\n", DB.err);
+}
+
+static void json_dsum(FILE *f, const char *name, struct dsum s)
+{
+    fprintf(f, "\"%s\":{\"median\":", name);
+    json_num(f, s.v);
+    fputs(",\"min\":", f);
+    json_num(f, s.lo);
+    fputs(",\"max\":", f);
+    json_num(f, s.hi);
+    fputc('}', f);
+}
+
+/* The durable mode's figures as a "durable" member of the JSON object. */
+static void print_durable_json(FILE *f)
+{
+    if (!DB.on)
+        return;
+    fprintf(f, ",\"durable\":{\"ok\":%s,\"error\":", DB.done && !DB.err[0] ? "true" : "false");
+    json_str(f, DB.err);
+    fputs(",\"busd\":", f);
+    json_str(f, DB.busd);
+    fputs(",\"data_dir_fs\":", f);
+    json_str(f, DB.fs);
+    fprintf(f, ",\"tmpfs\":%s,\"bytes\":%llu,\"ring_bytes\":%llu,\"rounds\":%d,"
+               "\"flushes\":%d,\"sync_producers\":%d,",
+            DB.tmpfs ? "true" : "false", (unsigned long long)DB.bytes,
+            (unsigned long long)G.ring_bytes, DB.ntp, DB.flushes, DURABLE_SYNC_PRODUCERS);
+    fputs("\"disk_mib_s\":{", f);
+    json_dsum(f, "buffered", durable_disk(DT_BUFFERED));
+    fputc(',', f);
+    json_dsum(f, "direct", durable_disk(DT_DIRECT));
+    fputs("},\"throughput\":[", f);
+    for (int si = 0; si < DB.nsizes && DB.ntp; si++) {
+        fprintf(f, "%s{\"size\":%zu,", si ? "," : "", DB.sizes[si]);
+        json_dsum(f, "mib_s", dsum_of(DB.tp[DT_BUS][si], DB.ntp));
+        fputc(',', f);
+        json_dsum(f, "written_mib_s", dsum_of(DB.written[si], DB.ntp));
+        fputc(',', f);
+        json_dsum(f, "fdatasyncs", dsum_of(DB.syncs[si], DB.ntp));
+        fputc(',', f);
+        json_dsum(f, "kib_per_fdatasync", dsum_of(DB.per_sync[si], DB.ntp));
+        fputc(',', f);
+        json_dsum(f, "ratio_buffered", durable_ratio(si, DT_BUFFERED));
+        fputc(',', f);
+        json_dsum(f, "ratio_direct", durable_ratio(si, DT_DIRECT));
+        fputs(",\"rounds\":[", f);
+        for (int i = 0; i < DB.ntp; i++) {
+            fprintf(f, "%s{\"bus_mib_s\":", i ? "," : "");
+            json_num(f, DB.tp[DT_BUS][si][i]);
+            fputs(",\"buffered_mib_s\":", f);
+            json_num(f, DB.tp[DT_BUFFERED][si][i]);
+            fputs(",\"direct_mib_s\":", f);
+            json_num(f, DB.tp[DT_DIRECT][si][i]);
+            fputc('}', f);
+        }
+        fputs("]}", f);
+    }
+    fputs("],\"latency_ns\":{", f);
+    for (int k = 0, first = 1; k < DL__N && DB.nlat; k++) {
+        if (k == DL_DISK && G.no_baseline)
+            continue;
+        fprintf(f, "%s\"%s\":{\"p50\":", first ? "" : ",", dl_name[k]);
+        first = 0;
+        json_num(f, durable_lat_med(k, 0));
+        fputs(",\"p99\":", f);
+        json_num(f, durable_lat_med(k, 1));
+        fputs(",\"max\":", f);
+        json_num(f, durable_lat_med(k, 2));
+        if (k == DL_SYNC_N) {
+            fputs(",\"sends_per_s\":", f);
+            json_num(f, dsum_of(DB.sync_n_rate, DB.nlat).v);
+        }
+        fputc('}', f);
+    }
+    int ts = durable_target_size();
+    struct dsum rb = {NAN, NAN, NAN}, rd = rb;
+    if (ts >= 0 && DB.ntp)
+        rb = durable_ratio(ts, DT_BUFFERED), rd = durable_ratio(ts, DT_DIRECT);
+    fputs("},\"target\":{\"name\":\"1 KiB durable >= 0.8 x the disk's own rate\",\"bar\":", f);
+    json_num(f, DURABLE_TARGET);
+    fputs(",\"ratio_buffered\":", f);
+    json_num(f, rb.v);
+    fputs(",\"ratio_direct\":", f);
+    json_num(f, rd.v);
+    fprintf(f, ",\"met_buffered\":%s,\"met_direct\":%s}}",
+            isnan(rb.v) ? "null" : rb.v >= DURABLE_TARGET ? "true" : "false",
+            isnan(rd.v) ? "null" : rd.v >= DURABLE_TARGET ? "true" : "false");
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -1994,9 +3123,11 @@ static void usage(FILE *out)
             "\n"
             "  -b, --bus PATH        bus to use (default: a private one under /dev/shm, deleted\n"
             "                        at the end); temporary topics bench.<pid>.<n> are deleted\n"
-            "  -m, --mode LIST       1to1,latency,pingpong,nto1,group or all (default all)\n"
+            "  -m, --mode LIST       1to1,latency,pingpong,nto1,group,durable or all (default\n"
+            "                        all: every mode but durable)\n"
             "  -s, --sizes LIST      message sizes in bytes, >= 8, e.g. 16,64,4K (default\n"
-            "                        16,64,256,1024,4096,16384,65536; nto1 defaults to 64)\n"
+            "                        16,64,256,1024,4096,16384,65536; nto1 defaults to 64,\n"
+            "                        durable to 64,1024,65536)\n"
             "  -a, --api LIST        bus producer api: send,batch,reserve (default batch,send;\n"
             "                        latency and pingpong use the non-batch ones, else send)\n"
             "  -p, --producers LIST  producer counts for nto1 (default 1,2,4)\n"
@@ -2009,9 +3140,16 @@ static void usage(FILE *out)
             "      --spin-us N       consumers' busy-poll before sleeping (default: library's)\n"
             "      --crc             consumers verify each record's CRC32C\n"
             "      --pin             pin producers to CPU 0, consumers to CPU 1\n"
-            "      --no-baseline     skip the spsc runs (to profile bus alone; no ratios)\n"
+            "      --no-baseline     skip the baseline runs: spsc, durable's disk (to profile bus\n"
+            "                        alone; no ratios)\n"
             "      --commit-every N  group mode: members commit every N records (default 100)\n"
             "      --group-runs N    group mode: join and kill -9 runs (default 10)\n"
+            "      --busd PATH       durable mode: the busd to start (default: $BUS_BUSD, else\n"
+            "                        ../bus/busd beside this binary, else busd in PATH)\n"
+            "      --data-dir DIR    durable mode: where its files go, on a real disk (default\n"
+            "                        /var/tmp, else /tmp); a fresh directory, removed after\n"
+            "      --bytes SIZE      durable mode: bytes per throughput run (default 512M)\n"
+            "      --flushes N       durable mode: records per latency run (default 2000)\n"
             "  -j, --json            machine-readable output (format bus-bench/1)\n"
             "  -v, --verbose         print each run on stderr as it finishes\n"
             "  -V, --version         print versions and exit\n"
@@ -2033,6 +3171,10 @@ static void add_mode(const char *m)
         GB.on = true;
         return;
     }
+    if (strcasecmp(m, "durable") == 0) { /* not in "all": it needs busd and a disk */
+        DB.on = true;
+        return;
+    }
     if (strcmp(m, "all") == 0) {
         for (int i = 0; i < M__N; i++)
             G.modes[i] = true;
@@ -2044,7 +3186,7 @@ static void add_mode(const char *m)
             G.modes[i] = true;
             return;
         }
-    tool_usage_error(prog, "bad mode '%s': want 1to1, latency, pingpong, nto1, group or all", m);
+    tool_usage_error(prog, "bad mode '%s': want 1to1, latency, pingpong, nto1, group, durable or all", m);
 }
 
 static void add_size(const char *s)
@@ -2152,7 +3294,8 @@ static void print_progress(const struct run *r, size_t done, size_t total)
 
 int main(int argc, char **argv)
 {
-    enum { O_SPIN = 256, O_CRC, O_PIN, O_NOBASE, O_COMMIT_EVERY, O_GROUP_RUNS };
+    enum { O_SPIN = 256, O_CRC, O_PIN, O_NOBASE, O_COMMIT_EVERY, O_GROUP_RUNS, O_BUSD, O_DATA_DIR,
+           O_BYTES, O_FLUSHES };
     static const struct option longopts[] = {
         {"bus", required_argument, NULL, 'b'},       {"mode", required_argument, NULL, 'm'},
         {"sizes", required_argument, NULL, 's'},     {"api", required_argument, NULL, 'a'},
@@ -2164,6 +3307,8 @@ int main(int argc, char **argv)
         {"no-baseline", no_argument, NULL, O_NOBASE},
         {"commit-every", required_argument, NULL, O_COMMIT_EVERY},
         {"group-runs", required_argument, NULL, O_GROUP_RUNS},
+        {"busd", required_argument, NULL, O_BUSD},   {"data-dir", required_argument, NULL, O_DATA_DIR},
+        {"bytes", required_argument, NULL, O_BYTES}, {"flushes", required_argument, NULL, O_FLUSHES},
         {"verbose", no_argument, NULL, 'v'},         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
     bool any_mode = false, any_api = false;
@@ -2194,6 +3339,13 @@ int main(int argc, char **argv)
             GB.commit_every = (int)tool_number(prog, "commit-every", optarg, 0, 1000000000);
             break;
         case O_GROUP_RUNS: GB.runs = (int)tool_number(prog, "group-runs", optarg, 1, 64); break;
+        case O_BUSD: DB.busd_opt = optarg; break;
+        case O_DATA_DIR: DB.dir_opt = optarg; break;
+        case O_BYTES: DB.bytes = tool_size(prog, "bytes", optarg, 1u << 20, UINT64_C(1) << 40); break;
+        case O_FLUSHES:
+            DB.flushes = (int)tool_number(prog, "flushes", optarg, 1,
+                                          SAMPLES_MAX / DURABLE_SYNC_PRODUCERS);
+            break;
         case 'j': G.json = true; break;
         case 'v': G.verbose = true; break;
         case 'V': tool_version(prog);
@@ -2239,8 +3391,25 @@ int main(int argc, char **argv)
             tool_usage_error(prog, "size %zu does not fit a %llu-byte ring (records may use "
                              "at most half the ring, and 1 MiB)",
                              G.sizes[i], (unsigned long long)G.ring_bytes);
+    if (DB.on) {
+        static const size_t def[] = {64, 1024, 65536};
+        const size_t *sz = G.sizes_given ? G.sizes : def;
+        DB.nsizes = G.sizes_given ? G.nsizes : (int)(sizeof def / sizeof *def);
+        memcpy(DB.sizes, sz, (size_t)DB.nsizes * sizeof *sz);
+        for (int i = 0; i < DB.nsizes; i++)
+            if (DB.sizes[i] > max_size)
+                tool_usage_error(prog, "durable size %zu does not fit a %llu-byte ring (records "
+                                 "may use at most half the ring)",
+                                 DB.sizes[i], (unsigned long long)G.ring_bytes);
+    }
     G.ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
     read_cpu_model();
+    if (DB.on) { /* before anything runs: a missing busd or a bad directory fails at once */
+        DB.owner = getpid();
+        durable_find_busd();
+        durable_make_dir();
+        atexit(durable_cleanup);
+    }
 
     /* Latency modes use the non-batch apis (a batch of one is bus_send). */
     int lat_apis[A__N], nlat = 0;
@@ -2347,6 +3516,10 @@ int main(int argc, char **argv)
 
     if (GB.on && !interrupted)
         group_bench();
+    if (DB.on && !interrupted)
+        durable_bench();
+    if (DB.on)
+        durable_cleanup(); /* busd stopped (before its bus goes), the directory removed */
 
     bus_close(pbus);
     if (G.private_bus)
@@ -2363,8 +3536,10 @@ int main(int argc, char **argv)
         }
         if (GB.on)
             print_group();
+        if (DB.on)
+            print_durable();
     }
-    bool any_fail = GB.on && GB.err[0];
+    bool any_fail = (GB.on && GB.err[0]) || (DB.on && DB.err[0]);
     for (size_t i = 0; i < nruns; i++)
         any_fail |= !runs[i].ok;
     if (any_fail)

@@ -805,12 +805,12 @@ static inline int bus__describe_one(struct bus__topic_ref *t, int32_t p, struct 
 BUS_API int bus_group_describe(bus_t *b, const char *group, bus_group_info_t *info,
                                bus_group_partition_t *parts, size_t max)
 {
+    memset(info, 0, sizeof *info); /* defined on errors too */
     int r = bus_group_name_check(group);
     struct bus__group_ref ref;
     if (r < 0 || (r = bus__group_find(b, group, &ref)) < 0)
         return r;
     struct bus__group_entry *g = &b->groups[ref.idx];
-    memset(info, 0, sizeof *info);
     memcpy(info->name, g->name, BUS_GROUP_NAME_MAX);
     info->generation = atomic_load_explicit(&g->generation, memory_order_relaxed);
     for (uint32_t i = 0; i < BUS_MAX_MEMBERS; i++) {

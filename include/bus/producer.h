@@ -152,6 +152,8 @@ static inline int bus__send_group(bus_producer_t *p, int32_t part, const bus_rec
 
 BUS_API int bus_send_record(bus_producer_t *p, const bus_record_t *rec, bus_meta_t *meta)
 {
+    if (meta) /* defined on errors too */
+        *meta = (bus_meta_t){.partition = -1, .offset = -1, .timestamp_ns = 0};
     int64_t len = bus__record_len(p, rec);
     if (len < 0)
         return (int)len;
