@@ -16,6 +16,7 @@
 
 #define BUSD_QD 1024u                               /* SQEs (and CQEs) per round */
 #define BUSD_WRITE_MAX ((uint64_t)1 << 30)          /* one write: an SQE's length is 32 bits */
+#define BUSD_KICK_BYTES ((uint64_t)4 << 20)         /* writeback starts every 4 MiB of a chain */
 #define BUSD_REAP_NS ((int64_t)50 * 1000000)        /* stuck this long: is its producer dead? */
 #define BUSD_SLEEP_NS ((int64_t)10 * 1000000)       /* longest sleep: ASYNC producers never ring */
 #define BUSD_RETAIN_NS ((int64_t)1000 * 1000000)    /* retention runs this often */
@@ -53,12 +54,19 @@ struct busd_topic {
     struct busd_part *parts; /* t.partitions of them */
 };
 
+enum busd_op_kind {
+    BUSD_OP_WRITE, /* len bytes from buf at fpos */
+    BUSD_OP_KICK,  /* start writeback of [fpos, fpos + len): sync_file_range(WRITE) */
+    BUSD_OP_SYNC,  /* the fdatasync that ends the chain */
+};
+
 struct busd_op {
     struct busd_part *p;
     const void *buf;
     uint64_t fpos;     /* where in the active segment */
     uint64_t ring_end; /* a run of DATA records: the pos after it; 0 otherwise */
-    uint32_t len;      /* 0: the fdatasync that ends the chain */
+    uint32_t len;
+    uint32_t kind;     /* enum busd_op_kind */
 };
 
 struct busd_flusher {
@@ -393,7 +401,7 @@ static unsigned busd_plan(struct busd_flusher *f, struct busd_part *p, uint64_t 
     }
     const uint64_t cap = p->r.cap;
     const unsigned first = f->nops, budget = BUSD_QD - f->nops - 1; /* one for the fdatasync */
-    uint64_t pos = p->flush_pos, fpos = busd_plog_end(l), ilast = l->ient_pos;
+    uint64_t pos = p->flush_pos, fpos = busd_plog_end(l), ilast = l->ient_pos, kick_from = fpos;
     int64_t off = p->flush_off;
     struct busd_op *run = NULL;
     bool stalled = false;
@@ -434,7 +442,7 @@ static unsigned busd_plan(struct busd_flusher *f, struct busd_part *p, uint64_t 
                            "producers wait)", l->name, (long long)off, strerror(-rc));
                 return 0;
             }
-            fpos = busd_plog_end(l);
+            fpos = kick_from = busd_plog_end(l);
             ilast = 0;
         }
         /* A run is contiguous ring memory: it ends at a PAD, a SKIP, and where the
@@ -449,6 +457,7 @@ static unsigned busd_plan(struct busd_flusher *f, struct busd_part *p, uint64_t 
             op->p = p;
             op->fpos = fpos;
             op->len = (uint32_t)disk;
+            op->kind = BUSD_OP_WRITE;
             if (skip) {
                 struct bus__rec *s = &f->skips[f->nops];
                 memcpy(s, h, sizeof *s);
@@ -469,6 +478,18 @@ static unsigned busd_plan(struct busd_flusher *f, struct busd_part *p, uint64_t 
         fpos += disk;
         off += skip ? (int64_t)h->key_len : 1;
         pos += bus__align8(len);
+        /* Start writeback of what the chain wrote so far: the device works on it
+         * while the next writes copy, and the fdatasync at the end has less left. */
+        if (fpos - kick_from >= BUSD_KICK_BYTES && f->nops - first < budget) {
+            struct busd_op *k = &f->ops[f->nops++];
+            memset(k, 0, sizeof *k);
+            k->p = p;
+            k->kind = BUSD_OP_KICK;
+            k->fpos = kick_from;
+            k->len = (uint32_t)(fpos - kick_from);
+            kick_from = fpos;
+            run = NULL;
+        }
     }
     if (stalled)
         busd_stall(f, p, pos, off, now);
@@ -492,15 +513,18 @@ static unsigned busd_plan(struct busd_flusher *f, struct busd_part *p, uint64_t 
     struct busd_op *sync = &f->ops[f->nops++];
     memset(sync, 0, sizeof *sync);
     sync->p = p;
+    sync->kind = BUSD_OP_SYNC;
     for (unsigned i = first; i < f->nops; i++) {
         struct io_uring_sqe *sqe = io_uring_get_sqe(&f->ring); /* never NULL: at most BUSD_QD */
         struct busd_op *op = &f->ops[i];
-        if (op->len) {
+        if (op->kind == BUSD_OP_WRITE)
             io_uring_prep_write(sqe, l->fd, op->buf, op->len, op->fpos);
-            sqe->flags |= IOSQE_IO_LINK; /* the next starts once this one completed in full */
-        } else {
+        else if (op->kind == BUSD_OP_KICK)
+            io_uring_prep_sync_file_range(sqe, l->fd, op->len, op->fpos, SYNC_FILE_RANGE_WRITE);
+        else
             io_uring_prep_fsync(sqe, l->fd, IORING_FSYNC_DATASYNC);
-        }
+        if (op->kind != BUSD_OP_SYNC)
+            sqe->flags |= IOSQE_IO_LINK; /* the next starts once this one completed in full */
         io_uring_sqe_set_data64(sqe, i);
     }
     return n + 1;
@@ -539,9 +563,9 @@ static void busd_complete(struct busd_flusher *f, uint64_t i, int res)
     const struct busd_op *op = &f->ops[i];
     struct busd_part *p = op->p;
     int err = res < 0 ? -res : 0;
-    bool short_write = res >= 0 && op->len && (uint32_t)res != op->len;
+    bool short_write = res >= 0 && op->kind == BUSD_OP_WRITE && (uint32_t)res != op->len;
     if (!err && !short_write) {
-        if (!op->len)
+        if (op->kind == BUSD_OP_SYNC)
             busd_stat_add(&f->bus->ctl->flusher.syncs, 1);
         return;
     }
@@ -549,7 +573,9 @@ static void busd_complete(struct busd_flusher *f, uint64_t i, int res)
     if (p->b_err == 0 || p->b_err == ECANCELED) {
         p->b_err = short_write ? EIO : err;
         p->b_short = short_write;
-        p->b_what = op->len ? "write" : "fdatasync";
+        p->b_what = op->kind == BUSD_OP_WRITE  ? "write"
+                    : op->kind == BUSD_OP_KICK ? "sync_file_range"
+                                               : "fdatasync";
         p->b_fpos = op->fpos;
     }
 }

@@ -15,9 +15,10 @@
  *      the tail is past it gets the dead-producer reaper (bus__ring_reap).
  *   3. One SQE chain per partition: a write per run, straight from ring memory
  *      (SKIPs from a 32-byte copy: on disk a SKIP is its header only), at the
- *      active segment's append position, each IOSQE_IO_LINKed to the next and the
- *      last to an fdatasync.  All partitions in one io_uring_submit; then wait for
- *      every completion.
+ *      active segment's append position, each IOSQE_IO_LINKed to the next, a
+ *      sync_file_range(WRITE) every 4 MiB (writeback starts while the next writes
+ *      copy), and the last to an fdatasync.  All partitions in one io_uring_submit;
+ *      then wait for every completion.
  *   4. A partition whose chain succeeded: index entries appended, durable offset
  *      published.  One that failed (short write, EIO, ENOSPC): nothing published,
  *      the file cut back, the error counted and logged once, a retry after a

@@ -574,6 +574,9 @@ static inline void bus__ring_reap_readers(struct bus__ring *r, uint64_t need)
     }
 }
 
+/* Defined with durability (durable.h): asks busd to flush now. */
+static inline void bus__flusher_ring(bus_t *b);
+
 /* Defined with the dead-producer code below; a waiting producer reaps too. */
 static inline int bus__ring_reap_slot(struct bus__ring *r, struct bus__pslot *s, uint32_t pid,
                                       struct bus__self me);
@@ -613,6 +616,8 @@ static inline int bus__ring_wait_space(struct bus__ring *r, struct bus__pslot *s
             continue;
         }
         bus__ring_reap_readers(r, end);
+        if (r->durable && r->bus) /* held back by what is not on disk yet: busd, now */
+            bus__flusher_ring(r->bus);
         /* Dekker with bus__ring_space_wake(): announce, then re-check, then sleep. */
         atomic_fetch_add_explicit(&r->hdr->space_waiters, 1, memory_order_seq_cst);
         uint32_t seq = atomic_load_explicit(&r->hdr->space_seq, memory_order_seq_cst);
