@@ -152,6 +152,13 @@ typedef struct bus_options {
     uint32_t max_topics;  /* topic table size, fixed when the bus is created; default 256 */
     uint32_t max_clients; /* consumer table size, fixed when created; default 1024 */
     uint32_t max_groups;  /* consumer group table size, fixed when created; default 256 */
+    int read_only;        /* 0 (default); 1: open an existing bus for inspection only
+                             (bus-stat): files are opened O_RDONLY and mapped PROT_READ,
+                             nothing is created (create is ignored: -ENOENT if missing)
+                             and no lock is taken.  Only the reading calls work:
+                             bus_topic_list/describe, bus_group_list/describe, bus_path;
+                             producers, consumers and admin calls (topic create/delete,
+                             group reset/delete) get -EROFS */
 } bus_options_t;
 
 /* Fills *opts with the defaults above. */

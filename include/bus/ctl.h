@@ -36,6 +36,7 @@ struct bus {
     struct bus__topic_entry *topics;
     struct bus__client *clients;
     struct bus__group_entry *groups;
+    bool read_only; /* bus_options_t.read_only: everything mapped PROT_READ */
 };
 
 static inline uint64_t bus__page_align(uint64_t n)
@@ -173,7 +174,7 @@ static inline int bus__ctl_attach(bus_t *b, int fd)
     int r = bus__file_wait_ready(fd, BUS__MAGIC_CTL, sizeof(struct bus__ctl_hdr), &size);
     if (r < 0)
         return r;
-    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void *m = mmap(NULL, size, b->read_only ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED)
         return -errno;
     struct bus__ctl_hdr *h = (struct bus__ctl_hdr *)m;
@@ -225,6 +226,9 @@ BUS_API int bus_open(bus_t **out, const char *path, const bus_options_t *opts)
         return -ENOMEM;
     strcpy(b->path, path);
     b->dirfd = -1;
+    b->read_only = o.read_only != 0;
+    if (b->read_only)
+        o.create = 0; /* inspection never creates */
     int r = 0, fd = -1;
     if (o.create) {
         /* Directories get search permission wherever they get read permission. */
@@ -251,7 +255,7 @@ BUS_API int bus_open(bus_t **out, const char *path, const bus_options_t *opts)
             goto fail;
         }
     }
-    fd = openat(b->dirfd, "control", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    fd = openat(b->dirfd, "control", (b->read_only ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         r = -errno;
         goto fail;
@@ -335,6 +339,8 @@ static inline void bus__store_max(_Atomic uint32_t *hi, uint32_t v)
 
 static inline int bus__client_alloc(bus_t *b, const char *client_id)
 {
+    if (b->read_only)
+        return -EROFS; /* a consumer on a bus opened for inspection */
     struct bus__self me = bus__self();
     for (uint32_t i = 0; i < b->ctl->max_clients; i++) {
         struct bus__client *c = &b->clients[i];

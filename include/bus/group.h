@@ -32,6 +32,7 @@ struct bus__group_ref {
 /* Finds an active group by name without the mutex. */
 static inline int bus__group_find(bus_t *b, const char *name, struct bus__group_ref *ref)
 {
+    *ref = (struct bus__group_ref){UINT32_MAX, 0}; /* defined when not found too */
     for (uint32_t i = 0; i < b->ctl->max_groups; i++) {
         struct bus__group_entry *g = &b->groups[i];
         /* A5: acquire; pairs with R5 (ACTIVE stored last) in bus__group_join(). */

@@ -47,6 +47,8 @@ BUS_API int bus_producer_open(bus_producer_t **out, bus_t *b, const char *topic,
     }
     if (cfg->null_key != BUS_NULL_KEY_STICKY && cfg->null_key != BUS_NULL_KEY_ROUND_ROBIN)
         return -EINVAL;
+    if (b->read_only)
+        return -EROFS; /* a bus opened for inspection (bus_options_t.read_only) */
     struct bus__topic_ref t;
     if ((r = bus__topic_find(b, topic, &t)) < 0)
         return r;

@@ -214,14 +214,15 @@ static inline int bus__ring_map_as(bus_t *b, const struct bus__topic_ref *t, int
     char name[BUS_TOPIC_NAME_MAX + 32];
     memset(r, 0, sizeof *r);
     bus__ring_name(name, sizeof name, t->name, partition);
-    int fd = openat(b->dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    int fd = openat(b->dirfd, name, (b->read_only ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? -ENOENT : -errno;
     uint64_t size = 0;
     int rc = bus__file_wait_ready(fd, BUS__MAGIC_RING, sizeof(struct bus__ring_hdr), &size);
     void *m = MAP_FAILED;
     if (rc == 0) {
-        m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, 0);
+        m = mmap(NULL, size, b->read_only ? PROT_READ : PROT_READ | PROT_WRITE,
+                 MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, 0);
         if (m == MAP_FAILED)
             rc = -errno;
     }
@@ -371,6 +372,8 @@ static inline int bus__ring_locate(const struct bus__ring *r, int64_t off, uint6
 {
     uint64_t tp;
     int64_t to;
+    *pos = 0; /* defined when nothing is found too */
+    *first = -1;
     bus__ring_tail(r, &tp, &to);
     uint64_t lo_pos = tp > r->cap ? tp - r->cap : 0;
     uint64_t lo = (lo_pos + (1u << BUS__WIN_SHIFT) - 1) >> BUS__WIN_SHIFT;

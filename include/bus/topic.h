@@ -117,6 +117,8 @@ static inline void bus__ctl_repair(bus_t *b)
 
 static inline int bus__ctl_lock(bus_t *b)
 {
+    if (b->read_only)
+        return -EROFS; /* every admin change takes this lock: none on a read-only bus */
     int r = pthread_mutex_lock(&b->ctl->admin);
     if (r == EOWNERDEAD) {
         bus__ctl_repair(b);
