@@ -34,48 +34,9 @@ static void usage(FILE *out)
 
 static void describe(bus_t *bus, const char *group)
 {
-    static bus_group_info_t info;
-    size_t cap = 64;
-    bus_group_partition_t *parts = NULL;
-    int n;
-    for (;;) {
-        free(parts);
-        parts = calloc(cap, sizeof *parts);
-        if (!parts)
-            tool_fail(prog, "out of memory");
-        n = bus_group_describe(bus, group, &info, parts, cap);
-        if (n < 0)
-            tool_fail(prog, "cannot describe group %s: %s", group, bus_strerror(n));
-        if ((size_t)n <= cap)
-            break;
-        cap = (size_t)n + 16;
-    }
-    printf("group %s: %s, generation %u, %u live member%s\n", group,
-           info.state == BUS_GROUP_STABLE ? "stable" : "empty", info.generation,
-           info.member_count, info.member_count == 1 ? "" : "s");
-    printf("%-10s %-10s %9s %14s %14s %6s %s\n", "GROUP", "TOPIC", "PARTITION",
-           "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID");
-    for (int i = 0; i < n && (size_t)i < cap; i++) {
-        const bus_group_partition_t *r = &parts[i];
-        char cur[24] = "-", lag[24] = "-", owner[96] = "-";
-        if (r->committed >= 0)
-            snprintf(cur, sizeof cur, "%lld", (long long)r->committed);
-        if (r->lag >= 0)
-            snprintf(lag, sizeof lag, "%lld", (long long)r->lag);
-        if (r->owner_pid) {
-            const char *cid = NULL;
-            for (uint32_t m = 0; m < info.member_count && m < BUS_MAX_MEMBERS; m++)
-                if (info.members[m].pid == r->owner_pid && info.members[m].client_id[0])
-                    cid = info.members[m].client_id;
-            if (cid)
-                snprintf(owner, sizeof owner, "%s/%d", cid, (int)r->owner_pid);
-            else
-                snprintf(owner, sizeof owner, "%d", (int)r->owner_pid);
-        }
-        printf("%-10s %-10s %9d %14s %14lld %6s %s\n", group, r->topic, (int)r->partition, cur,
-               (long long)r->end_offset, lag, owner);
-    }
-    free(parts);
+    int rc = tool_group_print(bus, group, stdout);
+    if (rc < 0)
+        tool_fail(prog, "cannot describe group %s: %s", group, bus_strerror(rc));
 }
 
 int main(int argc, char **argv)

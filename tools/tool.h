@@ -12,6 +12,7 @@
 
 #include <bsd/libutil.h> /* expand_number */
 #include <bsd/stdlib.h>  /* strtonum */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -95,6 +96,60 @@ static inline bus_t *tool_open_bus(const char *prog, const char *path)
                   shown && *shown ? shown : BUS_DEFAULT_PATH, bus_strerror(rc));
     }
     return bus;
+}
+
+/* Prints one consumer group as Kafka's kafka-consumer-groups --describe: a line
+ * with its state, then one row per partition,
+ *   GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID
+ * CURRENT-OFFSET is the committed offset, CONSUMER-ID client-id/pid; '-' where
+ * there is none.  Returns 0 or the error of bus_group_describe (nothing printed). */
+static inline int tool_group_print(bus_t *bus, const char *group, FILE *out)
+{
+    static bus_group_info_t info;
+    size_t cap = 64;
+    bus_group_partition_t *parts = NULL;
+    int n;
+    for (;;) {
+        free(parts);
+        parts = (bus_group_partition_t *)calloc(cap, sizeof *parts);
+        if (!parts)
+            return -ENOMEM;
+        n = bus_group_describe(bus, group, &info, parts, cap);
+        if (n < 0) {
+            free(parts);
+            return n;
+        }
+        if ((size_t)n <= cap)
+            break;
+        cap = (size_t)n + 16;
+    }
+    fprintf(out, "group %s: %s, generation %u, %u live member%s\n", group,
+            info.state == BUS_GROUP_STABLE ? "stable" : "empty", info.generation,
+            info.member_count, info.member_count == 1 ? "" : "s");
+    fprintf(out, "%-10s %-10s %9s %14s %14s %6s %s\n", "GROUP", "TOPIC", "PARTITION",
+            "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID");
+    for (int i = 0; i < n; i++) {
+        const bus_group_partition_t *r = &parts[i];
+        char cur[24] = "-", lag[24] = "-", owner[96] = "-";
+        if (r->committed >= 0)
+            snprintf(cur, sizeof cur, "%lld", (long long)r->committed);
+        if (r->lag >= 0)
+            snprintf(lag, sizeof lag, "%lld", (long long)r->lag);
+        if (r->owner_pid) {
+            const char *cid = NULL;
+            for (uint32_t m = 0; m < info.member_count && m < BUS_MAX_MEMBERS; m++)
+                if (info.members[m].pid == r->owner_pid && info.members[m].client_id[0])
+                    cid = info.members[m].client_id;
+            if (cid)
+                snprintf(owner, sizeof owner, "%s/%d", cid, (int)r->owner_pid);
+            else
+                snprintf(owner, sizeof owner, "%d", (int)r->owner_pid);
+        }
+        fprintf(out, "%-10s %-10s %9d %14s %14lld %6s %s\n", group, r->topic,
+                (int)r->partition, cur, (long long)r->end_offset, lag, owner);
+    }
+    free(parts);
+    return 0;
 }
 
 #endif /* BUS_TOOL_H */
