@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h> /* getrusage */
 #include <sys/stat.h>
 #include <sys/vfs.h> /* statfs */
 #include <sys/wait.h>
@@ -86,6 +87,9 @@ static struct {
     bool json;
     bool verbose;
     bool no_baseline;      /* bus runs only (for profiling) */
+    int stat_every_ms;     /* --stat-every: 0 off; else each run also with a bus-stat loop */
+    const char *stat_opt;  /* --bus-stat */
+    char stat_path[PATH_MAX + 32]; /* the bus-stat found */
     int ncpu;
     char cpu_model[128];
 } G;
@@ -142,6 +146,10 @@ struct ctl {
     _Atomic int done;                    /* group members: stopped polling */
     _Atomic uint64_t sent[MAX_PRODUCERS];/* producers */
     _Atomic uint64_t nsamples;           /* consumer / pinger */
+    _Atomic uint64_t stat_runs;          /* bus-stat loop: runs that exited 0 */
+    _Atomic uint64_t stat_fails;         /* bus-stat loop: runs that did not */
+    _Atomic int stat_stop;               /* parent: 1 = bus-stat loop, finish and exit */
+    _Atomic int64_t stat_cpu_ns;         /* bus-stat loop: its bus-stats' user+sys CPU */
     char err[512];                       /* the first failure, one line */
     int64_t samples[];                   /* SAMPLES_MAX latency samples, ns */
 };
@@ -525,6 +533,11 @@ struct run {
     double secs, rate, mbps;
     int64_t p50, p99, p999, max;
     uint64_t nsamples;
+    /* --stat-every: this run had a bus-stat loop beside it (B of the A/B pair) */
+    bool stat;
+    uint64_t stat_runs, stat_fails;
+    double stat_per_s;     /* bus-stat runs completed per second of the loop's life */
+    double stat_cpu;       /* CPU seconds those bus-stats used per second (0.05 = 5 %) */
 };
 
 /* Per-run view of the clock limits. */
@@ -881,6 +894,47 @@ static void run_fail(struct run *r, const char *fmt, ...)
     r->ok = false;
 }
 
+/* --stat-every: a process that runs `bus-stat -b BUS --json` (output to /dev/null)
+ * one after another, MS ms apart, until the parent sets ctl->stat_stop.  bus-stat
+ * maps the bus read-only and takes no lock; this shows what it costs the hot path. */
+static pid_t stat_loop_start(void)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid; /* parent (or -1) */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    while (!atomic_load(&ctl->stat_stop)) {
+        pid_t c = fork();
+        if (c < 0)
+            _exit(1);
+        if (c == 0) {
+            int fd = open("/dev/null", O_WRONLY);
+            if (fd >= 0) {
+                dup2(fd, STDOUT_FILENO);
+                dup2(fd, STDERR_FILENO);
+            }
+            execl(G.stat_path, "bus-stat", "-b", G.path, "--json", (char *)NULL);
+            _exit(127);
+        }
+        int st = 0;
+        while (waitpid(c, &st, 0) < 0 && errno == EINTR)
+            ;
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            atomic_fetch_add(&ctl->stat_runs, 1);
+        else
+            atomic_fetch_add(&ctl->stat_fails, 1);
+        for (int waited = 0; waited < G.stat_every_ms && !atomic_load(&ctl->stat_stop); waited++)
+            usleep(1000);
+    }
+    struct rusage ru;
+    if (getrusage(RUSAGE_CHILDREN, &ru) == 0)
+        atomic_store(&ctl->stat_cpu_ns,
+                     ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
+                         ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000);
+    _exit(0);
+}
+
 /* Runs one measurement: sets up topics or rings, forks the processes, starts them
  * together, waits (with a watchdog), collects, cleans up. */
 static void run_one(struct run *r)
@@ -890,6 +944,8 @@ static void run_one(struct run *r)
     pid_t pids[MAX_PRODUCERS + 2];
     int nchild = 0;
     bool two = r->mode == M_PINGPONG;
+    pid_t stat_pid = -1;
+    int64_t stat_t0 = 0;
 
     r->ok = true;
     memset(ctl, 0, sizeof *ctl);
@@ -964,6 +1020,14 @@ static void run_one(struct run *r)
     }
     if (!r->ok)
         atomic_store(&ctl->failed, 1); /* children waiting for go exit */
+    if (r->ok && !atomic_load(&ctl->failed) && r->stat) {
+        stat_t0 = now_ns();
+        stat_pid = stat_loop_start();
+        if (stat_pid < 0) {
+            run_fail(r, "fork (bus-stat loop): %s", strerror(errno));
+            atomic_store(&ctl->failed, 1);
+        }
+    }
     if (r->ok && !atomic_load(&ctl->failed)) {
         atomic_store_explicit(&ctl->t_go_ns, now_ns(), memory_order_relaxed);
         /* Release; pairs with the acquire in child_ready_and_wait(). */
@@ -995,6 +1059,12 @@ static void run_one(struct run *r)
                 continue;
             break;
         }
+        if (pid == stat_pid) { /* the bus-stat loop exits only when told to */
+            stat_pid = -1;
+            if (r->ok)
+                run_fail(r, "the bus-stat loop died before the run ended (status %d)", st);
+            continue;
+        }
         alive--;
         bool bad = !WIFEXITED(st) || WEXITSTATUS(st) != 0;
         if (bad && !killed) {
@@ -1014,6 +1084,20 @@ static void run_one(struct run *r)
         }
     }
     alarm(0);
+    if (stat_pid > 0) {
+        atomic_store(&ctl->stat_stop, 1);
+        int st;
+        while (waitpid(stat_pid, &st, 0) < 0 && errno == EINTR)
+            ;
+        double life = (double)(now_ns() - stat_t0) / 1e9;
+        r->stat_runs = atomic_load(&ctl->stat_runs);
+        r->stat_fails = atomic_load(&ctl->stat_fails);
+        r->stat_per_s = life > 0 ? (double)r->stat_runs / life : 0;
+        r->stat_cpu = life > 0 ? (double)atomic_load(&ctl->stat_cpu_ns) / 1e9 / life : 0;
+        if (r->stat_runs == 0 && r->ok)
+            run_fail(r, "no bus-stat run completed beside the run (%llu failed: is %s a "
+                        "bus-stat?)", (unsigned long long)r->stat_fails, G.stat_path);
+    }
     if (ctl->err[0])
         run_fail(r, "%s", ctl->err);
     if (!r->ok)
@@ -1091,6 +1175,10 @@ static const char *impl_label(const struct run *r, char *buf, size_t cap)
         snprintf(buf, cap, "bus/%s x%d", api_name[r->api], r->nprod);
     else
         snprintf(buf, cap, "bus/%s", api_name[r->api]);
+    if (r->stat) {
+        size_t l = strlen(buf);
+        snprintf(buf + l, cap - l, "+stat");
+    }
     return buf;
 }
 
@@ -1111,7 +1199,7 @@ static double median(double *v, int n)
 static bool same_cell(const struct run *a, const struct run *b)
 {
     return a->mode == b->mode && a->impl == b->impl && a->api == b->api && a->size == b->size &&
-           a->nprod == b->nprod;
+           a->nprod == b->nprod && a->stat == b->stat;
 }
 
 /* The run a bus run is compared with: the baseline of the same round and size,
@@ -1122,7 +1210,8 @@ static const struct run *reference_of(const struct run *r)
         return NULL;
     for (size_t i = 0; i < nruns; i++) {
         const struct run *q = &runs[i];
-        if (q->mode != r->mode || q->round != r->round || q->size != r->size || !q->ok)
+        if (q->mode != r->mode || q->round != r->round || q->size != r->size || !q->ok ||
+            q->stat != r->stat)
             continue;
         if (r->mode == M_NTO1) {
             if (q->impl == I_BUS && q->api == r->api && q->nprod == 1)
@@ -1145,6 +1234,24 @@ static double ratio_of(const struct run *r)
     return q->rate > 0 ? r->rate / q->rate : NAN;
 }
 
+/* --stat-every: for a run with the bus-stat loop (B), B / A where A is the same
+ * configuration and round without it: rate for throughput modes, p50 for latency. */
+static double stat_ratio_of(const struct run *r)
+{
+    if (!r->stat || !r->ok)
+        return NAN;
+    for (size_t i = 0; i < nruns; i++) {
+        const struct run *q = &runs[i];
+        if (q->stat || !q->ok || q->round != r->round || q->mode != r->mode ||
+            q->impl != r->impl || q->api != r->api || q->size != r->size || q->nprod != r->nprod)
+            continue;
+        if (r->mode == M_LATENCY || r->mode == M_PINGPONG)
+            return q->p50 > 0 ? (double)r->p50 / (double)q->p50 : NAN;
+        return q->rate > 0 ? r->rate / q->rate : NAN;
+    }
+    return NAN;
+}
+
 struct summary {
     const struct run *first;
     int nok, nfail;
@@ -1152,12 +1259,16 @@ struct summary {
     double ratio, ratio_min, ratio_max;
     int nratio;
     const char *err;
+    double sratio, sratio_min, sratio_max, stat_per_s, stat_cpu; /* --stat-every, B cells */
+    int nsratio;
+    uint64_t stat_runs, stat_fails;
 };
 
 static struct summary summarize(const struct run *cell)
 {
     struct summary s = {.first = cell};
-    double v[6][64], rt[64];
+    double v[6][64], rt[64], srt[64], sps[64], scpu[64];
+    int nsps = 0;
     for (size_t i = 0; i < nruns; i++) {
         const struct run *r = &runs[i];
         if (!same_cell(r, cell))
@@ -1176,7 +1287,18 @@ static struct summary summarize(const struct run *cell)
         double x = ratio_of(r);
         if (!isnan(x) && s.nratio < 64)
             rt[s.nratio++] = x;
+        double y = stat_ratio_of(r);
+        if (!isnan(y) && s.nsratio < 64)
+            srt[s.nsratio++] = y;
+        if (r->stat && r->ok && nsps < 64)
+            scpu[nsps] = r->stat_cpu, sps[nsps++] = r->stat_per_s;
+        s.stat_runs += r->stat_runs, s.stat_fails += r->stat_fails;
     }
+    s.sratio = median(srt, s.nsratio);
+    s.sratio_min = s.nsratio ? srt[0] : NAN;
+    s.sratio_max = s.nsratio ? srt[s.nsratio - 1] : NAN;
+    s.stat_cpu = median(scpu, nsps);
+    s.stat_per_s = median(sps, nsps);
     s.rate = median(v[0], s.nok), s.mbps = median(v[1], s.nok), s.p50 = median(v[2], s.nok);
     s.p99 = median(v[3], s.nok), s.p999 = median(v[4], s.nok), s.max = median(v[5], s.nok);
     s.ratio = median(rt, s.nratio);
@@ -1234,6 +1356,7 @@ static void print_table(void)
            (unsigned long long)(G.ring_bytes >> 10),
            G.count ? "fixed count" : "fixed time", G.rounds);
     int last_mode = -1;
+    int iw = G.stat_every_ms ? 18 : 14; /* room for "+stat" */
     for (size_t i = 0; i < n; i++) {
         const struct run *cell = c[i];
         if (cell->mode != last_mode) {
@@ -1241,7 +1364,7 @@ static void print_table(void)
             const char *rnote = cell->mode == M_NTO1 ? "rate / 1-producer rate (higher is better)"
                                 : cell->mode == M_1TO1 ? "rate / spsc rate (higher is better)"
                                 : "p50 / spsc p50 (lower is better)";
-            printf("\n%-9s %-14s %6s %10s %9s %9s %9s %9s %10s %6s %s\n", "mode", "impl", "size",
+            printf("\n%-9s %-*s %6s %10s %9s %9s %9s %9s %10s %6s %s\n", "mode", iw, "impl", "size",
                    "msgs/s", "MB/s", "p50 ns", "p99 ns", "p99.9 ns", "max ns", "ratio",
                    "(range)");
             printf("%-9s ratio: %s\n", "", rnote);
@@ -1251,7 +1374,7 @@ static void print_table(void)
         impl_label(cell, lbl, sizeof lbl);
         bool lat = cell->mode == M_LATENCY || cell->mode == M_PINGPONG;
         if (s.nok == 0) {
-            printf("%-9s %-14s %6zu  FAILED: %s\n", mode_name[cell->mode], lbl, cell->size,
+            printf("%-9s %-*s %6zu  FAILED: %s\n", mode_name[cell->mode], iw, lbl, cell->size,
                    s.err ? s.err : "?");
             continue;
         }
@@ -1268,11 +1391,44 @@ static void print_table(void)
             snprintf(ratio, sizeof ratio, "%6s", "-");
         else
             snprintf(ratio, sizeof ratio, "%6.2f (%.2f-%.2f)", s.ratio, s.ratio_min, s.ratio_max);
-        printf("%-9s %-14s %6zu %10s %9s %9s %9s %9s %10s %s%s\n", mode_name[cell->mode], lbl,
-               cell->size, rate, mb, a, b, d, e, ratio,
+        printf("%-9s %-*s %6zu %10s %9s %9s %9s %9s %10s %s%s\n", mode_name[cell->mode], iw,
+               lbl, cell->size, rate, mb, a, b, d, e, ratio,
                s.nfail ? "  (some rounds FAILED)" : "");
         if (s.nfail && s.err)
             printf("%-9s   failure: %s\n", "", s.err);
+    }
+    free(c);
+}
+
+/* --stat-every: B / A per configuration (docs/bench.md, "bus-stat beside the hot path"). */
+static void print_stat(void)
+{
+    size_t n;
+    const struct run **c = cells(&n);
+    printf("\nbus-stat beside the hot path: each run also done (B) with `%s -b BUS --json` "
+           "running\none after another, %d ms apart, output to /dev/null; A/B order alternates "
+           "by round\n",
+           G.stat_path, G.stat_every_ms);
+    printf("%-9s %-18s %6s %22s %11s %9s %s\n", "mode", "impl", "size", "B/A (range)",
+           "bus-stat/s", "CPU", "runs (failed)");
+    printf("%-9s B/A: rate with / without (1to1, nto1: lower is a cost), p50 with / without "
+           "(latency, pingpong: higher is a cost);\n%-9s CPU: bus-stat's user+sys time per "
+           "second of the run, medians\n", "", "");
+    for (size_t i = 0; i < n; i++) {
+        const struct run *cell = c[i];
+        if (!cell->stat)
+            continue;
+        struct summary s = summarize(cell);
+        char lbl[32], ratio[64];
+        impl_label(cell, lbl, sizeof lbl);
+        if (isnan(s.sratio))
+            snprintf(ratio, sizeof ratio, "-");
+        else
+            snprintf(ratio, sizeof ratio, "%.3f (%.3f-%.3f)", s.sratio, s.sratio_min,
+                     s.sratio_max);
+        printf("%-9s %-18s %6zu %22s %11.1f %8.1f%% %llu (%llu)\n", mode_name[cell->mode], lbl,
+               cell->size, ratio, s.stat_per_s, 100 * s.stat_cpu, (unsigned long long)s.stat_runs,
+               (unsigned long long)s.stat_fails);
     }
     free(c);
 }
@@ -1321,7 +1477,7 @@ static int targets(struct target *t)
     n = 4;
     for (size_t i = 0; i < nc; i++) {
         const struct run *cell = c[i];
-        if (cell->impl != I_BUS)
+        if (cell->impl != I_BUS || cell->stat)
             continue;
         struct summary s = summarize(cell);
         if (isnan(s.ratio))
@@ -1372,9 +1528,10 @@ static void print_json(void)
     fprintf(f, "\"config\":{\"rounds\":%d,\"seconds\":", G.rounds);
     json_num(f, G.count ? NAN : G.seconds);
     fprintf(f, ",\"count\":%llu,\"ring_bytes\":%llu,\"interval_ns\":%lld,\"pin\":%s,"
-               "\"check_crc\":%s},",
+               "\"check_crc\":%s,\"stat_every_ms\":%d},",
             (unsigned long long)G.count, (unsigned long long)G.ring_bytes,
-            (long long)G.interval_ns, G.pin ? "true" : "false", G.check_crc ? "true" : "false");
+            (long long)G.interval_ns, G.pin ? "true" : "false", G.check_crc ? "true" : "false",
+            G.stat_every_ms);
     fprintf(f, "\"runs\":[");
     for (size_t i = 0; i < nruns; i++) {
         const struct run *r = &runs[i];
@@ -1404,7 +1561,18 @@ static void print_json(void)
                         (long long)r->p999, (long long)r->max);
             fputs(",\"ratio\":", f);
             json_num(f, ratio_of(r));
+            if (r->stat) {
+                fprintf(f, ",\"stat_runs\":%llu,\"stat_fails\":%llu,\"stat_per_s\":",
+                        (unsigned long long)r->stat_runs, (unsigned long long)r->stat_fails);
+                json_num(f, r->stat_per_s);
+                fputs(",\"stat_cpu\":", f);
+                json_num(f, r->stat_cpu);
+                fputs(",\"stat_ratio\":", f);
+                json_num(f, stat_ratio_of(r));
+            }
         }
+        if (G.stat_every_ms)
+            fprintf(f, ",\"stat\":%s", r->stat ? "true" : "false");
         fputc('}', f);
     }
     fprintf(f, "],\"summary\":[");
@@ -1434,6 +1602,17 @@ static void print_json(void)
         fputs(",\"ratio_median\":", f), json_num(f, s.ratio);
         fputs(",\"ratio_min\":", f), json_num(f, s.ratio_min);
         fputs(",\"ratio_max\":", f), json_num(f, s.ratio_max);
+        if (G.stat_every_ms)
+            fprintf(f, ",\"stat\":%s", cell->stat ? "true" : "false");
+        if (cell->stat) {
+            fputs(",\"stat_ratio_median\":", f), json_num(f, s.sratio);
+            fputs(",\"stat_ratio_min\":", f), json_num(f, s.sratio_min);
+            fputs(",\"stat_ratio_max\":", f), json_num(f, s.sratio_max);
+            fputs(",\"stat_per_s_median\":", f), json_num(f, s.stat_per_s);
+            fputs(",\"stat_cpu_median\":", f), json_num(f, s.stat_cpu);
+            fprintf(f, ",\"stat_runs\":%llu,\"stat_fails\":%llu",
+                    (unsigned long long)s.stat_runs, (unsigned long long)s.stat_fails);
+        }
         fputc('}', f);
     }
     free(c);
@@ -2116,6 +2295,48 @@ static void durable_find_busd(void)
     }
     tool_fail(prog, "durable mode: busd not found: give --busd PATH or set $BUS_BUSD "
                     "(looked beside this binary in ../bus/busd and in PATH)");
+}
+
+/* --stat-every: --bus-stat, else $BUS_STAT, else beside this binary
+ * (build/tools/bus-bench -> build/tools/bus-stat, named as ../tools/bus-stat), else PATH. */
+static void find_bus_stat(void)
+{
+    const char *given = G.stat_opt ? G.stat_opt : getenv("BUS_STAT");
+    if (given && *given) {
+        if (!is_executable(given))
+            tool_fail(prog, "bus-stat %s (from %s) is not an executable file", given,
+                      G.stat_opt ? "--bus-stat" : "$BUS_STAT");
+        if (!realpath(given, G.stat_path))
+            snprintf(G.stat_path, sizeof G.stat_path, "%s", given);
+        return;
+    }
+    char self[PATH_MAX], cand[PATH_MAX + 24];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash)
+            *slash = '\0';
+        snprintf(cand, sizeof cand, "%s/../tools/bus-stat", self);
+        if (is_executable(cand) && realpath(cand, G.stat_path))
+            return;
+    }
+    const char *path = getenv("PATH");
+    if (path) {
+        char *copy = strdup(path);
+        for (char *save = NULL, *d = copy ? strtok_r(copy, ":", &save) : NULL; d;
+             d = strtok_r(NULL, ":", &save)) {
+            snprintf(cand, sizeof cand, "%s/bus-stat", *d ? d : ".");
+            if (is_executable(cand)) {
+                snprintf(G.stat_path, sizeof G.stat_path, "%s", cand);
+                free(copy);
+                return;
+            }
+        }
+        free(copy);
+    }
+    tool_fail(prog, "--stat-every: bus-stat not found: give --bus-stat PATH or set $BUS_STAT "
+                    "(looked beside this binary in ../tools/bus-stat and in PATH)");
 }
 
 /* The mount holding `dir`, from /proc/self/mountinfo: "<fstype> <source>". */
@@ -3142,6 +3363,12 @@ static void usage(FILE *out)
             "      --pin             pin producers to CPU 0, consumers to CPU 1\n"
             "      --no-baseline     skip the baseline runs: spsc, durable's disk (to profile bus\n"
             "                        alone; no ratios)\n"
+            "      --stat-every MS   1to1, latency, pingpong, nto1: run each measurement twice per\n"
+            "                        round, A without and B with a process running\n"
+            "                        `bus-stat -b BUS --json` over and over, MS ms apart; prints\n"
+            "                        the median B/A ratio (and range) per configuration\n"
+            "      --bus-stat PATH   the bus-stat for --stat-every (default: $BUS_STAT, else\n"
+            "                        ../tools/bus-stat beside this binary, else bus-stat in PATH)\n"
             "      --commit-every N  group mode: members commit every N records (default 100)\n"
             "      --group-runs N    group mode: join and kill -9 runs (default 10)\n"
             "      --busd PATH       durable mode: the busd to start (default: $BUS_BUSD, else\n"
@@ -3295,7 +3522,7 @@ static void print_progress(const struct run *r, size_t done, size_t total)
 int main(int argc, char **argv)
 {
     enum { O_SPIN = 256, O_CRC, O_PIN, O_NOBASE, O_COMMIT_EVERY, O_GROUP_RUNS, O_BUSD, O_DATA_DIR,
-           O_BYTES, O_FLUSHES };
+           O_BYTES, O_FLUSHES, O_STAT_EVERY, O_BUS_STAT };
     static const struct option longopts[] = {
         {"bus", required_argument, NULL, 'b'},       {"mode", required_argument, NULL, 'm'},
         {"sizes", required_argument, NULL, 's'},     {"api", required_argument, NULL, 'a'},
@@ -3309,6 +3536,8 @@ int main(int argc, char **argv)
         {"group-runs", required_argument, NULL, O_GROUP_RUNS},
         {"busd", required_argument, NULL, O_BUSD},   {"data-dir", required_argument, NULL, O_DATA_DIR},
         {"bytes", required_argument, NULL, O_BYTES}, {"flushes", required_argument, NULL, O_FLUSHES},
+        {"stat-every", required_argument, NULL, O_STAT_EVERY},
+        {"bus-stat", required_argument, NULL, O_BUS_STAT},
         {"verbose", no_argument, NULL, 'v'},         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
     bool any_mode = false, any_api = false;
@@ -3346,6 +3575,10 @@ int main(int argc, char **argv)
             DB.flushes = (int)tool_number(prog, "flushes", optarg, 1,
                                           SAMPLES_MAX / DURABLE_SYNC_PRODUCERS);
             break;
+        case O_STAT_EVERY:
+            G.stat_every_ms = (int)tool_number(prog, "stat-every", optarg, 1, 60000);
+            break;
+        case O_BUS_STAT: G.stat_opt = optarg; break;
         case 'j': G.json = true; break;
         case 'v': G.verbose = true; break;
         case 'V': tool_version(prog);
@@ -3404,6 +3637,8 @@ int main(int argc, char **argv)
     }
     G.ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
     read_cpu_model();
+    if (G.stat_every_ms)
+        find_bus_stat();
     if (DB.on) { /* before anything runs: a missing busd or a bad directory fails at once */
         DB.owner = getpid();
         durable_find_busd();
@@ -3472,6 +3707,8 @@ int main(int argc, char **argv)
             total += (size_t)nsz * (size_t)napi * (size_t)G.nproducers;
     }
     total *= (size_t)G.rounds;
+    if (G.stat_every_ms)
+        total *= 2; /* every run as A (without) and B (with the bus-stat loop) */
 
     size_t done = 0;
     for (int round = 0; round < G.rounds && !interrupted; round++) {
@@ -3483,32 +3720,47 @@ int main(int argc, char **argv)
             int nsz = m == M_NTO1 && !G.sizes_given ? 1 : G.nsizes;
             for (int si = 0; si < nsz && !interrupted; si++) {
                 size_t S = sizes[si];
-                struct run *plan[A__N * MAX_PRODUCERS + 1];
+                size_t plan[A__N * MAX_PRODUCERS + 1]; /* indices: new_run may move runs */
                 int np = 0;
                 if (m == M_NTO1) {
                     for (int a = 0; a < A__N; a++)
                         if (G.apis[a])
                             for (int k = 0; k < G.nproducers; k++)
-                                plan[np++] = new_run(m, I_BUS, a, S, G.producers[k], round);
+                                new_run(m, I_BUS, a, S, G.producers[k], round), plan[np++] = nruns - 1;
                 } else {
                     bool lat = m == M_LATENCY || m == M_PINGPONG;
-                    struct run *base = NULL;
+                    bool base = false;
                     if (round % 2 && !G.no_baseline)
-                        base = plan[np++] = new_run(m, I_SPSC, A_SEND, S, 1, round);
+                        new_run(m, I_SPSC, A_SEND, S, 1, round), plan[np++] = nruns - 1, base = true;
                     if (lat) {
                         for (int k = 0; k < nlat; k++)
-                            plan[np++] = new_run(m, I_BUS, lat_apis[k], S, 1, round);
+                            new_run(m, I_BUS, lat_apis[k], S, 1, round), plan[np++] = nruns - 1;
                     } else {
                         for (int a = 0; a < A__N; a++)
                             if (G.apis[a])
-                                plan[np++] = new_run(m, I_BUS, a, S, 1, round);
+                                new_run(m, I_BUS, a, S, 1, round), plan[np++] = nruns - 1;
                     }
                     if (!base && !G.no_baseline)
-                        plan[np++] = new_run(m, I_SPSC, A_SEND, S, 1, round);
+                        new_run(m, I_SPSC, A_SEND, S, 1, round), plan[np++] = nruns - 1;
                 }
-                for (int k = 0; k < np && !interrupted; k++) {
-                    run_one(plan[k]);
-                    print_progress(plan[k], ++done, total);
+                /* --stat-every: each run twice, A without and B with the bus-stat
+                 * loop, A first in even rounds and B first in odd ones. */
+                size_t order[2 * (A__N * MAX_PRODUCERS + 1)];
+                int no = 0;
+                for (int k = 0; k < np; k++) {
+                    if (!G.stat_every_ms) {
+                        order[no++] = plan[k];
+                        continue;
+                    }
+                    const struct run *a = &runs[plan[k]];
+                    struct run *b = new_run(a->mode, a->impl, a->api, a->size, a->nprod, round);
+                    b->stat = true;
+                    order[no++] = round % 2 ? nruns - 1 : plan[k];
+                    order[no++] = round % 2 ? plan[k] : nruns - 1;
+                }
+                for (int k = 0; k < no && !interrupted; k++) {
+                    run_one(&runs[order[k]]);
+                    print_progress(&runs[order[k]], ++done, total);
                 }
             }
         }
@@ -3532,6 +3784,8 @@ int main(int argc, char **argv)
     } else {
         if (classic || !any_mode) {
             print_table();
+            if (G.stat_every_ms)
+                print_stat();
             print_targets();
         }
         if (GB.on)
