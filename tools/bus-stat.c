@@ -54,6 +54,9 @@ struct group_stat {
     bus_group_info_t info;
     struct group_row *rows;
     size_t nrows;
+    bus_group_partition_t *all; /* every row bus_group_describe gave (unfiltered by -t):
+                                 * the members' assignments */
+    size_t nall;
 };
 
 struct sample {
@@ -220,8 +223,10 @@ static void sample_free(struct sample *s)
     for (size_t i = 0; i < s->ntopics; i++)
         free(s->topics[i].part);
     free(s->topics);
-    for (size_t i = 0; i < s->ngroups; i++)
+    for (size_t i = 0; i < s->ngroups; i++) {
         free(s->groups[i].rows);
+        free(s->groups[i].all);
+    }
     free(s->groups);
     memset(s, 0, sizeof *s);
 }
@@ -318,7 +323,8 @@ static void sample_group(bus_t *bus, const struct opts *o, const char *name, str
         }
         bus__ring_unmap(&r);
     }
-    free(parts);
+    g->all = parts; /* the assignments: whole, whatever -t shows */
+    g->nall = (size_t)n;
     s->ngroups++;
 }
 
@@ -434,6 +440,49 @@ static const char *num_or_dash(char *buf, size_t len, int64_t v)
     return buf;
 }
 
+/* Is all[i] the first row of its topic that pid owns? */
+static bool first_of_topic(const struct group_stat *g, size_t i, int32_t pid)
+{
+    for (size_t k = 0; k < i; k++)
+        if (g->all[k].owner_pid == pid && strcmp(g->all[k].topic, g->all[i].topic) == 0)
+            return false;
+    return true;
+}
+
+/* A member's assignment as "orders:0,2 audit:1" ("-" none): the partitions whose
+ * owner is its pid, grouped by topic. */
+static void print_assignment(const struct group_stat *g, int32_t pid)
+{
+    bool any = false;
+    for (size_t i = 0; i < g->nall; i++) {
+        if (g->all[i].owner_pid != pid || !first_of_topic(g, i, pid))
+            continue;
+        printf("%s%s:", any ? " " : "", g->all[i].topic);
+        any = true;
+        bool first = true;
+        for (size_t k = i; k < g->nall; k++)
+            if (g->all[k].owner_pid == pid && strcmp(g->all[k].topic, g->all[i].topic) == 0) {
+                printf("%s%d", first ? "" : ",", (int)g->all[k].partition);
+                first = false;
+            }
+    }
+    if (!any)
+        putchar('-');
+}
+
+/* The members table: pid, client id and assignment of each live member. */
+static void print_assignments(const struct group_stat *g)
+{
+    if (g->info.member_count == 0)
+        return;
+    printf("\n%-10s %-20s %s", "MEMBER-PID", "CLIENT-ID", "PARTITIONS");
+    for (uint32_t k = 0; k < g->info.member_count; k++) {
+        const bus_group_member_t *m = &g->info.members[k];
+        printf("\n%-10d %-20s ", (int)m->pid, m->client_id[0] ? m->client_id : "-");
+        print_assignment(g, m->pid);
+    }
+}
+
 static void print_text(const bus_t *bus, const struct sample *s)
 {
     char a[32], b[32], c[32];
@@ -484,6 +533,7 @@ static void print_text(const bus_t *bus, const struct sample *s)
             printf(" %d(%s, %u partition%s)", (int)g->info.members[k].pid,
                    g->info.members[k].client_id[0] ? g->info.members[k].client_id : "-",
                    g->info.members[k].partitions, g->info.members[k].partitions == 1 ? "" : "s");
+        print_assignments(g);
         printf("\n%-12s %-16s %9s %14s %14s %8s %-20s %10s %8s %8s\n", "GROUP", "TOPIC", "PARTITION",
                "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "POSITION", "LIVE-LAG", "LAG-TIME");
         for (size_t k = 0; k < g->nrows; k++) {
@@ -594,7 +644,17 @@ static void print_json(const bus_t *bus, const struct sample *s, int64_t interva
         for (uint32_t k = 0; k < g->info.member_count; k++) {
             printf("%s{\"pid\":%d,\"client_id\":", k ? "," : "", (int)g->info.members[k].pid);
             json_str(g->info.members[k].client_id);
-            printf(",\"partitions\":%u}", g->info.members[k].partitions);
+            printf(",\"partitions\":%u,\"assignment\":[", g->info.members[k].partitions);
+            bool first = true;
+            for (size_t i = 0; i < g->nall; i++) {
+                if (g->all[i].owner_pid != g->info.members[k].pid)
+                    continue;
+                printf("%s{\"topic\":", first ? "" : ",");
+                json_str(g->all[i].topic);
+                printf(",\"partition\":%d}", (int)g->all[i].partition);
+                first = false;
+            }
+            printf("]}");
         }
         printf("],\"partitions\":[");
         for (size_t k = 0; k < g->nrows; k++) {
@@ -644,12 +704,12 @@ static void usage(FILE *out)
             "\n"
             "Shows what a live bus is doing: the flusher (busd), every topic's partitions\n"
             "(start, end and durable offsets, ring fill, live producers and consumers,\n"
-            "messages/s and bytes/s) and every consumer group (state, members, and per\n"
-            "partition Kafka's GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG\n"
-            "CONSUMER-ID, plus the owner's live POSITION, LIVE-LAG against it and LAG-TIME,\n"
-            "the age of the oldest record the group has not committed).  Read-only: it\n"
-            "maps the bus PROT_READ and takes no lock.  A one-shot run samples twice,\n"
-            "200 ms apart, for the rates.\n"
+            "messages/s and bytes/s) and every consumer group (state, members with the\n"
+            "partitions each holds, and per partition Kafka's GROUP TOPIC PARTITION\n"
+            "CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID, plus the owner's live POSITION,\n"
+            "LIVE-LAG against it and LAG-TIME, the age of the oldest record the group has\n"
+            "not committed).  Read-only: it maps the bus PROT_READ and takes no lock.  A\n"
+            "one-shot run samples twice, 200 ms apart, for the rates.\n"
             "\n"
             "  -b, --bus PATH         bus directory (default $BUS_PATH, else %s)\n"
             "  -t, --topic TOPIC      only this topic (repeatable)\n"

@@ -6,6 +6,8 @@
  * a short error on stderr.  Needs $BUS_TEST_TOOLS_DIR (skipped without it). */
 #include "common/bus_test.h"
 
+#include <poll.h>
+
 enum { NLINES = 200, NPART = 3 };
 
 static char tools_bus[512];
@@ -384,6 +386,119 @@ static void test_group(void **state)
     free(fx);
 }
 
+/* `bus consume -g` until SIGINT: it exits 0 and has committed exactly what it
+ * printed, per partition the offset after the last record it printed.  Its stdout
+ * is a pipe (full buffering); `bus consume` flushes whenever it has caught up, so
+ * the lines reach the test before the consumer idles. */
+static void test_consume_sigint(void **state)
+{
+    enum { WAIT_LINES = 10 };
+    fixture_t *fx = calloc(1, sizeof *fx);
+    setup_topic(fx, state);
+    char err_path[128];
+    snprintf(err_path, sizeof err_path, "%s/stderr", fx->scratch);
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t pid = bt_fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd0 = open("/dev/null", O_RDONLY);
+        int fd2 = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd0 < 0 || fd2 < 0)
+            _exit(126);
+        dup2(fd0, 0);
+        dup2(pfd[1], 1);
+        dup2(fd2, 2);
+        close(pfd[0]);
+        close(pfd[1]);
+        const char *argv[] = {"bus", "-b", fx->ctx->dir, "consume", "lines", "-g", "gi",
+                              "-f", "%p %o %s\\n", NULL};
+        execv(tools_bus, (char **)argv);
+        _exit(127);
+    }
+    close(pfd[1]);
+
+    /* Read until WAIT_LINES lines came (hang guard: bt_hang_s), SIGINT, read to EOF. */
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap);
+    assert_non_null(out);
+    bool signalled = false;
+    int64_t deadline = bt_now_ns(CLOCK_MONOTONIC) + (int64_t)bt_hang_s() * 1000000000;
+    for (;;) {
+        if (!signalled) {
+            int lines = 0;
+            for (size_t i = 0; i < len; i++)
+                lines += out[i] == '\n';
+            if (lines >= WAIT_LINES) {
+                assert_int_equal(kill(pid, SIGINT), 0);
+                signalled = true;
+            }
+        }
+        int64_t left_ms = (deadline - bt_now_ns(CLOCK_MONOTONIC)) / 1000000;
+        if (left_ms <= 0) {
+            kill(pid, SIGKILL);
+            fail_msg("bus consume: no %s after %d s (read %zu bytes)",
+                     signalled ? "EOF after SIGINT" : "output", bt_hang_s(), len);
+        }
+        struct pollfd pf = {.fd = pfd[0], .events = POLLIN};
+        int pr = poll(&pf, 1, (int)left_ms);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        assert_true(pr >= 0);
+        if (pr == 0)
+            continue;
+        if (len + 4096 > cap) {
+            cap *= 2;
+            out = realloc(out, cap);
+            assert_non_null(out);
+        }
+        ssize_t r = read(pfd[0], out + len, cap - len - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        assert_true(r >= 0);
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    close(pfd[0]);
+    out[len] = '\0';
+    assert_true(signalled);
+    int st = bt_wait(pid, bt_hang_s());
+    char buf[64];
+    if (!(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+        char *e = slurp(err_path, NULL);
+        fail_msg("bus consume -g after SIGINT: %s, stderr '%s'", bt_status_str(st, buf, sizeof buf), e);
+    }
+
+    /* Per partition: offsets 0, 1, ... in order; the next is what was committed. */
+    long long next[NPART] = {0};
+    int total = 0;
+    for (const char *line = out; *line;) {
+        const char *nl = strchr(line, '\n');
+        assert_non_null(nl); /* it flushed whole lines at exit */
+        int part;
+        long long off;
+        assert_int_equal(sscanf(line, "%d %lld", &part, &off), 2);
+        assert_true(part >= 0 && part < NPART);
+        assert_int_equal(off, next[part]);
+        next[part] = off + 1;
+        total++;
+        line = nl + 1;
+    }
+    assert_true(total >= WAIT_LINES && total <= NLINES);
+    long long cur[NPART], end[NPART];
+    described(fx, "gi", cur, end);
+    for (int p = 0; p < NPART; p++) {
+        if (next[p] > 0)
+            assert_int_equal(cur[p], next[p]);
+        else
+            assert_true(cur[p] == -1 || cur[p] == 0); /* printed nothing there */
+    }
+    free(out);
+    teardown_topic(fx);
+    free(fx);
+}
+
 static void test_bad_input(void **state)
 {
     bt_ctx_t *ctx = (bt_ctx_t *)*state;
@@ -500,6 +615,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         BT_TEST_DIR(test_roundtrip),
         BT_TEST_DIR(test_group),
+        BT_TEST_DIR(test_consume_sigint),
         BT_TEST_DIR(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -185,6 +185,10 @@ static const char checker[] =
     "        assert r['position'] is not None and 0 <= r['position'] <= end, r\n"
     "        assert r['live_lag'] == end - r['position'], r\n"
     "    assert sum(p['consumers'] for p in t['partition']) == 3, t\n"
+    "    m = g['members'][0]\n"
+    "    assert m['partitions'] == 3, m\n"
+    "    assert sorted((a['topic'], a['partition']) for a in m['assignment']) == \\\n"
+    "        [('orders', 0), ('orders', 1), ('orders', 2)], m\n"
     "print('ok')\n";
 
 static void check_json(const char *json_path, const char *mode)
@@ -213,6 +217,14 @@ static void test_json_lag(void **state)
     const char *argv[] = {tool, "--json", "-b", ctx->dir, NULL};
     assert_int_equal(run(o.out, o.err, argv), 0);
     check_json(o.out, "live");
+    /* the text view lists the member's assignment */
+    const char *argv_text[] = {tool, "-b", ctx->dir, "-g", "g1", NULL};
+    assert_int_equal(run(o.out, o.err, argv_text), 0);
+    char *live = slurp(o.out, NULL);
+    assert_non_null(strstr(live, "PARTITIONS"));
+    assert_non_null(strstr(live, "stat-test"));
+    assert_non_null(strstr(live, " orders:0,1,2\n"));
+    free(live);
 
     bus_consumer_close(c); /* auto_commit 0: commits nothing more */
     assert_int_equal(run(o.out, o.err, argv), 0);

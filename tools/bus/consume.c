@@ -286,6 +286,8 @@ int cli_consume(int argc, char **argv)
         for (int i = 0; i < got; i++)
             write_record(&recs[i], fmt, (size_t)n, raw);
         seen += got;
+        if (got == 0)
+            fflush(stdout); /* caught up: what was read reaches a pipe now, not at 4 KiB */
     }
     if (fflush(stdout) != 0 || ferror(stdout))
         tool_fail(cli_prog, "cannot write stdout: %s", strerror(errno));
