@@ -2255,28 +2255,31 @@ static bool is_executable(const char *p)
     return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
 }
 
-/* --busd, else $BUS_BUSD, else where the build puts it beside this binary
- * (build/tools/bus-bench -> build/bus/busd), else PATH. */
-static void durable_find_busd(void)
+/* Finds a program the bench execs: the path given by option `opt` (opt_value),
+ * else $env, else `sibling` relative to this binary's directory (where the build
+ * puts it), else `name` in PATH.  Its path goes to out (>= PATH_MAX bytes); none:
+ * a one-line error that starts with `mode`. */
+static void find_program(const char *name, const char *opt, const char *opt_value, const char *env,
+                         const char *sibling, const char *mode, char *out, size_t size)
 {
-    const char *given = DB.busd_opt ? DB.busd_opt : getenv("BUS_BUSD");
+    const char *given = opt_value ? opt_value : getenv(env);
     if (given && *given) {
         if (!is_executable(given))
-            tool_fail(prog, "busd %s (from %s) is not an executable file", given,
-                      DB.busd_opt ? "--busd" : "$BUS_BUSD");
-        if (!realpath(given, DB.busd)) /* shown in the report: the absolute path */
-            snprintf(DB.busd, sizeof DB.busd, "%s", given);
+            tool_fail(prog, "%s %s (from %s%s) is not an executable file", name, given,
+                      opt_value ? "" : "$", opt_value ? opt : env);
+        if (!realpath(given, out)) /* shown in the report: the absolute path */
+            snprintf(out, size, "%s", given);
         return;
     }
-    char self[PATH_MAX], cand[PATH_MAX + 16];
+    char self[PATH_MAX], cand[PATH_MAX + 32];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n > 0) {
         self[n] = '\0';
         char *slash = strrchr(self, '/');
         if (slash)
             *slash = '\0';
-        snprintf(cand, sizeof cand, "%s/../bus/busd", self);
-        if (is_executable(cand) && realpath(cand, DB.busd))
+        snprintf(cand, sizeof cand, "%s/%s", self, sibling);
+        if (is_executable(cand) && realpath(cand, out))
             return;
     }
     const char *path = getenv("PATH");
@@ -2284,59 +2287,31 @@ static void durable_find_busd(void)
         char *copy = strdup(path);
         for (char *save = NULL, *d = copy ? strtok_r(copy, ":", &save) : NULL; d;
              d = strtok_r(NULL, ":", &save)) {
-            snprintf(cand, sizeof cand, "%s/busd", *d ? d : ".");
+            snprintf(cand, sizeof cand, "%s/%s", *d ? d : ".", name);
             if (is_executable(cand)) {
-                snprintf(DB.busd, sizeof DB.busd, "%s", cand);
+                snprintf(out, size, "%s", cand);
                 free(copy);
                 return;
             }
         }
         free(copy);
     }
-    tool_fail(prog, "durable mode: busd not found: give --busd PATH or set $BUS_BUSD "
-                    "(looked beside this binary in ../bus/busd and in PATH)");
+    tool_fail(prog, "%s: %s not found: give %s PATH or set $%s (looked beside this binary in %s "
+                    "and in PATH)", mode, name, opt, env, sibling);
 }
 
-/* --stat-every: --bus-stat, else $BUS_STAT, else beside this binary
- * (build/tools/bus-bench -> build/tools/bus-stat, named as ../tools/bus-stat), else PATH. */
+/* --busd, else $BUS_BUSD, else build/bus/busd beside build/tools/bus-bench, else PATH. */
+static void durable_find_busd(void)
+{
+    find_program("busd", "--busd", DB.busd_opt, "BUS_BUSD", "../bus/busd", "durable mode", DB.busd,
+                 sizeof DB.busd);
+}
+
+/* --stat-every: --bus-stat, else $BUS_STAT, else build/tools/bus-stat, else PATH. */
 static void find_bus_stat(void)
 {
-    const char *given = G.stat_opt ? G.stat_opt : getenv("BUS_STAT");
-    if (given && *given) {
-        if (!is_executable(given))
-            tool_fail(prog, "bus-stat %s (from %s) is not an executable file", given,
-                      G.stat_opt ? "--bus-stat" : "$BUS_STAT");
-        if (!realpath(given, G.stat_path))
-            snprintf(G.stat_path, sizeof G.stat_path, "%s", given);
-        return;
-    }
-    char self[PATH_MAX], cand[PATH_MAX + 24];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash)
-            *slash = '\0';
-        snprintf(cand, sizeof cand, "%s/../tools/bus-stat", self);
-        if (is_executable(cand) && realpath(cand, G.stat_path))
-            return;
-    }
-    const char *path = getenv("PATH");
-    if (path) {
-        char *copy = strdup(path);
-        for (char *save = NULL, *d = copy ? strtok_r(copy, ":", &save) : NULL; d;
-             d = strtok_r(NULL, ":", &save)) {
-            snprintf(cand, sizeof cand, "%s/bus-stat", *d ? d : ".");
-            if (is_executable(cand)) {
-                snprintf(G.stat_path, sizeof G.stat_path, "%s", cand);
-                free(copy);
-                return;
-            }
-        }
-        free(copy);
-    }
-    tool_fail(prog, "--stat-every: bus-stat not found: give --bus-stat PATH or set $BUS_STAT "
-                    "(looked beside this binary in ../tools/bus-stat and in PATH)");
+    find_program("bus-stat", "--bus-stat", G.stat_opt, "BUS_STAT", "../tools/bus-stat", "--stat-every",
+                 G.stat_path, sizeof G.stat_path);
 }
 
 /* The mount holding `dir`, from /proc/self/mountinfo: "<fstype> <source>". */
