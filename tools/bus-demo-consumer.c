@@ -17,13 +17,6 @@
 #include <unistd.h>
 
 static const char *prog = "bus-demo-consumer";
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig)
-{
-    stop_signal = sig;
-}
-
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -149,13 +142,7 @@ int main(int argc, char **argv)
         snprintf(label, sizeof label, "%d", (int)getpid());
     setvbuf(stdout, NULL, _IOLBF, 0);
 
-    /* No SA_RESTART: a signal cuts a sleeping poll short; the loop then sees the flag. */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    tool_catch_stop();
 
     bus_t *bus = tool_open_bus(prog, path);
     bus_consumer_config_t cc;
@@ -191,7 +178,7 @@ int main(int argc, char **argv)
     bus_record_t recs[64];
     long long seen = 0;
     int64_t idle_since = now_ms();
-    while (!stop_signal && (count < 0 || seen < count)) {
+    while (!tool_stop && (count < 0 || seen < count)) {
         size_t max = sizeof recs / sizeof *recs;
         if (count >= 0 && (long long)max > count - seen)
             max = (size_t)(count - seen);

@@ -689,14 +689,6 @@ static void print_json(const bus_t *bus, const struct sample *s, int64_t interva
 
 /* ------------------------------------------------------------------- main ---- */
 
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop = 1;
-}
-
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -838,18 +830,14 @@ int main(int argc, char **argv)
         return fflush(stdout) == 0 ? TOOL_EXIT_OK : TOOL_EXIT_RUNTIME;
     }
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    tool_catch_stop();
     bool tty = isatty(STDOUT_FILENO);
     int64_t interval_ns = (int64_t)(o.interval_s * 1e9);
-    for (bool first = true; !stop; first = false) {
+    for (bool first = true; !tool_stop; first = false) {
         if (!first) {
             struct timespec ts = {(time_t)(interval_ns / 1000000000), (long)(interval_ns % 1000000000)};
-            nanosleep(&ts, NULL); /* EINTR on a signal: stop is set */
-            if (stop)
+            nanosleep(&ts, NULL); /* EINTR on a signal: tool_stop is set */
+            if (tool_stop)
                 break;
             sample_take(bus, &o, &cur);
             sample_rates(&cur, &prev);

@@ -13,6 +13,8 @@
 #include <bsd/libutil.h> /* expand_number */
 #include <bsd/stdlib.h>  /* strtonum */
 #include <errno.h>
+#include <signal.h>
+#include <string.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -150,6 +152,27 @@ static inline int tool_group_print(bus_t *bus, const char *group, FILE *out)
     }
     free(parts);
     return 0;
+}
+
+/* The signal (SIGINT or SIGTERM) that asked the tool to stop, once tool_catch_stop()
+ * ran; 0 until then. */
+static volatile sig_atomic_t tool_stop __attribute__((unused));
+
+static inline void tool__on_stop(int sig)
+{
+    tool_stop = sig;
+}
+
+/* SIGINT and SIGTERM set tool_stop.  No SA_RESTART: a signal cuts a sleeping poll
+ * or nanosleep short, and the loop then sees the flag. */
+static inline void tool_catch_stop(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = tool__on_stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 #endif /* BUS_TOOL_H */

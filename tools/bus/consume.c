@@ -10,14 +10,6 @@
 
 enum { BATCH = 64, FORMAT_MAX = 4096 };
 
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop = 1;
-}
-
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -263,14 +255,11 @@ int cli_consume(int argc, char **argv)
         }
     }
 
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    tool_catch_stop();
 
     static bus_record_t recs[BATCH];
     long long seen = 0;
-    while (!stop && (count < 0 || seen < count)) {
+    while (!tool_stop && (count < 0 || seen < count)) {
         if (exit_at_end && at_end(c, topic, &info))
             break;
         size_t max = BATCH;
