@@ -832,18 +832,18 @@ BUS_API int bus_poll(bus_consumer_t *c, bus_record_t *records, size_t max, int t
 {
     if (!records || max == 0 || max > INT_MAX)
         return -EINVAL;
-    /* The previous poll's records are released: publish how far we are. */
+    /* The previous poll's records are released: publish how far we are (a partition
+     * read from disk frees its cursor's buffer instead). */
     for (size_t i = 0; i < c->nparts; i++) {
         struct bus__cpart *cp = &c->parts[i];
-        if (!cp->disk && cp->pos != cp->published) {
+        if (cp->disk) {
+            cp->disk->lent = false;
+        } else if (cp->pos != cp->published) {
             bus__ring_reader_publish(&cp->r, cp->slot, cp->pos, cp->next); /* R3 */
             cp->published = cp->pos;
         }
     }
     c->copy_used = 0;
-    for (size_t i = 0; i < c->nparts; i++)
-        if (c->parts[i].disk)
-            c->parts[i].disk->lent = false; /* the previous poll's records are released */
     if (c->grouped && c->cfg.auto_commit) {
         int64_t now = bus__coarse_ns();
         if (now >= c->next_autocommit) {
