@@ -93,29 +93,39 @@ static inline ssize_t bus__catchup_fill(struct bus__catchup *k)
     return got;
 }
 
+/* The record at the cursor, checked: its length on disk (> 0), with *h pointing at
+ * it in the buffer and *count the offsets it covers.  0 at the end of what the file
+ * holds now, or when the record is not in the buffer and the buffer may not be
+ * refilled (k->lent); or an error. */
+static inline int64_t bus__catchup_peek(struct bus__catchup *k, const struct bus__rec **h, uint32_t *count)
+{
+    for (bool filled = false;; filled = true) {
+        if (k->fpos >= k->bpos && k->fpos < k->bpos + k->len) {
+            size_t at = (size_t)(k->fpos - k->bpos);
+            int64_t step = bus__seg_check(k->buf + at, k->len - at, k->next, k->max_record, count);
+            if (step != 0) {
+                *h = (const struct bus__rec *)(const void *)(k->buf + at);
+                return step;
+            }
+        }
+        if (filled || k->lent)
+            return 0;
+        ssize_t got = bus__catchup_fill(k);
+        if (got <= 0)
+            return got;
+    }
+}
+
 /* Steps the cursor over records until `off` (records before it are checked but
  * not returned).  0, BUS_EOFFSET when the file ends first, or an error. */
 static inline int bus__catchup_skip_to(struct bus__catchup *k, int64_t off)
 {
     while (k->next < off) {
-        if (k->fpos < k->bpos || k->fpos + sizeof(struct bus__rec) > k->bpos + k->len) {
-            ssize_t got = bus__catchup_fill(k);
-            if (got <= 0)
-                return got < 0 ? (int)got : BUS_EOFFSET;
-        }
+        const struct bus__rec *h;
         uint32_t count;
-        int64_t step = bus__seg_check(k->buf + (k->fpos - k->bpos), k->bpos + k->len - k->fpos, k->next,
-                                      k->max_record, &count);
-        if (step < 0)
-            return (int)step;
-        if (step == 0) { /* the record runs past the buffer: refill from it */
-            ssize_t got = bus__catchup_fill(k);
-            if (got < 0)
-                return (int)got;
-            step = bus__seg_check(k->buf, k->len, k->next, k->max_record, &count);
-            if (step <= 0)
-                return step < 0 ? (int)step : BUS_EOFFSET;
-        }
+        int64_t step = bus__catchup_peek(k, &h, &count);
+        if (step <= 0)
+            return step < 0 ? (int)step : BUS_EOFFSET;
         if (k->next + (int64_t)count > off)
             break; /* a SKIP covering off: reading starts after it */
         k->next += count;

@@ -642,28 +642,21 @@ static inline int bus__cpart_read_disk(bus_consumer_t *c, struct bus__cpart *cp,
     if (atomic_load_explicit(&cp->r.hdr->state, memory_order_relaxed) == BUS__RING_DELETED)
         return cp->err = BUS_EDELETED;
     while (n < budget) {
-        uint64_t have = k->fpos >= k->bpos && k->fpos < k->bpos + k->len ? k->bpos + k->len - k->fpos : 0;
+        const struct bus__rec *h;
         uint32_t count = 0;
-        int64_t step = have ? bus__seg_check(k->buf + (k->fpos - k->bpos), have, k->next, k->max_record, &count)
-                            : 0;
+        int64_t step = bus__catchup_peek(k, &h, &count);
         if (step == 0) {
             if (k->lent)
                 break; /* the records returned live in the buffer: refill next poll */
-            ssize_t got = bus__catchup_fill(k);
-            if (got < 0)
-                return cp->err = (int)got;
-            step = got ? bus__seg_check(k->buf, k->len, k->next, k->max_record, &count) : 0;
-            if (step == 0) { /* the end of this segment, of the log so far */
-                if (bus__catchup_next_segment(k, cp->partition))
-                    continue;
-                if (bus__cpart_place(cp, k->next) < 0)
-                    return cp->err = BUS_EOFFSET;
-                return cp->disk ? 0 : bus__cpart_read(c, cp, out, budget);
-            }
+            /* the end of this segment, of the log so far */
+            if (bus__catchup_next_segment(k, cp->partition))
+                continue;
+            if (bus__cpart_place(cp, k->next) < 0)
+                return cp->err = BUS_EOFFSET;
+            return cp->disk ? 0 : bus__cpart_read(c, cp, out, budget);
         }
         if (step < 0)
             return n ? (int)n : (cp->err = (int)step);
-        const struct bus__rec *h = (const struct bus__rec *)(const void *)(k->buf + (k->fpos - k->bpos));
         if ((h->flags & BUS__REC_TYPE_MASK) == BUS__REC_DATA && k->next >= cp->skip_until) {
             bus_record_t *rec = &out[n];
             int err = bus__rec_decode(h, h->len, rec);
