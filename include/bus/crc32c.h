@@ -10,6 +10,7 @@
 #define BUS_CRC32C_H
 
 #include <immintrin.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -40,7 +41,8 @@ __attribute__((target("sse4.2,pclmul"))) static inline uint64_t bus__crc32c_shif
     return _mm_crc32_u64(0, (uint64_t)_mm_cvtsi128_si64(_mm_clmulepi64_si128(a, k, 0)));
 }
 
-__attribute__((target("sse4.2,pclmul"))) static inline uint64_t
+/* Out of line: it needs pclmul, and the buffers it takes amortise a call. */
+__attribute__((target("sse4.2,pclmul"), noinline, unused)) static uint64_t
 bus__crc32c_3way(uint64_t c0, const unsigned char **pp, size_t *np)
 {
     const unsigned char *p = *pp;
@@ -64,8 +66,35 @@ bus__crc32c_3way(uint64_t c0, const unsigned char **pp, size_t *np)
     return c0;
 }
 
-__attribute__((target("sse4.2"))) static inline uint32_t
-bus__crc32c_hw(uint32_t crc, const unsigned char *p, size_t n)
+/* One crc32 instruction.  Inline assembly, not the intrinsics: those only inline
+ * into functions compiled for SSE4.2, so the send path (built without -msse4.2,
+ * the check being at run time) would pay a call per piece of a record, and the
+ * chain of one record could not overlap the next record's work.  Run only where
+ * bus__crc32c_hw_ok(). */
+static inline uint64_t bus__crc32c_q(uint64_t c, uint64_t w)
+{
+    __asm__("crc32q %1, %0" : "+r"(c) : "rm"(w));
+    return c;
+}
+
+static inline uint32_t bus__crc32c_l(uint32_t c, uint32_t w)
+{
+    __asm__("crc32l %1, %0" : "+r"(c) : "rm"(w));
+    return c;
+}
+
+static inline uint32_t bus__crc32c_b(uint32_t c, uint8_t w)
+{
+    __asm__("crc32b %1, %0" : "+r"(c) : "rm"(w));
+    return c;
+}
+
+static inline bool bus__crc32c_hw_ok(void)
+{
+    return __builtin_cpu_supports("sse4.2");
+}
+
+static inline uint32_t bus__crc32c_hw(uint32_t crc, const unsigned char *p, size_t n)
 {
     uint64_t c = crc;
     if (n >= 3 * BUS__CRC32C_BLOCK && __builtin_cpu_supports("pclmul"))
@@ -73,18 +102,18 @@ bus__crc32c_hw(uint32_t crc, const unsigned char *p, size_t n)
     for (; n >= 8; n -= 8, p += 8) {
         uint64_t w;
         memcpy(&w, p, 8);
-        c = _mm_crc32_u64(c, w);
+        c = bus__crc32c_q(c, w);
     }
     uint32_t c32 = (uint32_t)c;
     if (n >= 4) {
         uint32_t w;
         memcpy(&w, p, 4);
-        c32 = _mm_crc32_u32(c32, w);
+        c32 = bus__crc32c_l(c32, w);
         p += 4;
         n -= 4;
     }
     for (; n; n--, p++)
-        c32 = _mm_crc32_u8(c32, *p);
+        c32 = bus__crc32c_b(c32, *p);
     return c32;
 }
 
@@ -93,7 +122,7 @@ static inline uint32_t bus__crc32c(uint32_t crc, const void *buf, size_t len)
 {
     const unsigned char *p = (const unsigned char *)buf;
     crc = ~crc;
-    if (__builtin_cpu_supports("sse4.2"))
+    if (bus__crc32c_hw_ok())
         crc = bus__crc32c_hw(crc, p, len);
     else
         crc = bus__crc32c_sw(crc, p, len);

@@ -743,14 +743,37 @@ static inline void bus__ring_restore_append(struct bus__ring *r, const struct bu
     atomic_store_explicit(&r->hdr->durable_offset, off + count, memory_order_relaxed);
 }
 
-/* The CRC of the part of a record not in its bytes: its offset (8 bytes) and length
- * (4), little-endian; every record CRC starts here. */
-static inline uint32_t bus__rec_crc_start(int64_t off, uint32_t len)
+/* A record header's bytes 24..31 as one little-endian word (x86-64). */
+static inline uint64_t bus__rec_word3(uint32_t key_len, uint16_t header_count, uint16_t flags)
 {
-    unsigned char pre[12];
-    uint64_t o = (uint64_t)off;
-    memcpy(pre, &o, 8); /* x86-64: already little-endian */
+    return key_len | (uint64_t)header_count << 32 | (uint64_t)flags << 48;
+}
+_Static_assert(offsetof(struct bus__rec, len) == 8 && offsetof(struct bus__rec, crc) == 12 &&
+                   offsetof(struct bus__rec, ts_ns) == 16 &&
+                   offsetof(struct bus__rec, key_len) == 24 &&
+                   offsetof(struct bus__rec, header_count) == 28 &&
+                   offsetof(struct bus__rec, flags) == 30,
+               "the record header's words (bus__rec_word3, bus__rec_write)");
+
+/* The CRC of a record's head as the CRC sees it: its offset (8 bytes) and length
+ * (4), little-endian, which are not in its bytes, then header bytes 16..31
+ * (timestamp, then word 3).  Every record CRC starts here.  Four crc32 steps on
+ * words in registers: the send path never reads back a header it just built
+ * (narrow stores read back as one wide load cannot be forwarded and stall). */
+static inline uint32_t bus__rec_crc_words(int64_t off, uint32_t len, int64_t ts, uint64_t w3)
+{
+    if (bus__crc32c_hw_ok()) {
+        uint64_t c = bus__crc32c_q(UINT32_MAX, (uint64_t)off);
+        c = bus__crc32c_l((uint32_t)c, len);
+        c = bus__crc32c_q(c, (uint64_t)ts);
+        c = bus__crc32c_q(c, w3);
+        return ~(uint32_t)c;
+    }
+    unsigned char pre[28];
+    memcpy(pre, &off, 8);
     memcpy(pre + 8, &len, 4);
+    memcpy(pre + 12, &ts, 8);
+    memcpy(pre + 20, &w3, 8);
     return bus__crc32c(0, pre, sizeof pre);
 }
 
@@ -758,7 +781,9 @@ static inline uint32_t bus__rec_crc_start(int64_t off, uint32_t len)
  * length the caller bounds-checked, never one re-read from (shared) memory. */
 static inline uint32_t bus__rec_crc(const struct bus__rec *h, int64_t off, uint32_t len)
 {
-    return bus__crc32c(bus__rec_crc_start(off, len), (const unsigned char *)h + 16, len - 16);
+    uint64_t w3;
+    memcpy(&w3, (const unsigned char *)h + 24, 8);
+    return bus__crc32c(bus__rec_crc_words(off, len, h->ts_ns, w3), h + 1, len - sizeof *h);
 }
 
 /* Encoded size of a record's headers; -EINVAL if a name or count is too long. */
@@ -788,15 +813,9 @@ static inline uint32_t bus__rec_write(struct bus__rec *h, int64_t off, uint32_t 
                                       const bus_header_t *hs, size_t hc, const void *val,
                                       size_t vlen)
 {
-    struct bus__rec x;
-    memset(&x, 0, sizeof x);
-    x.len = len;
-    x.ts_ns = ts;
-    x.key_len = (uint32_t)klen;
-    x.header_count = (uint16_t)hc;
-    x.flags = (uint16_t)(BUS__REC_DATA | (has_key ? BUS__REC_F_KEY : 0));
-    uint32_t crc = bus__crc32c(bus__rec_crc_start(off, len), (const unsigned char *)&x + 16,
-                               sizeof x - 16);
+    uint64_t w3 = bus__rec_word3((uint32_t)klen, (uint16_t)hc,
+                                 (uint16_t)(BUS__REC_DATA | (has_key ? BUS__REC_F_KEY : 0)));
+    uint32_t crc = bus__rec_crc_words(off, len, ts, w3);
     unsigned char *p = (unsigned char *)(h + 1);
     if (klen) {
         memcpy(p, key, klen);
@@ -821,9 +840,11 @@ static inline uint32_t bus__rec_write(struct bus__rec *h, int64_t off, uint32_t 
         memcpy(p, val, vlen);
         crc = bus__crc32c(crc, val, vlen);
     }
-    x.crc = crc;
-    /* bytes 8..31 at once; the commit word (0..7) is written last, atomically (R4) */
-    memcpy((unsigned char *)h + 8, (const unsigned char *)&x + 8, sizeof x - 8);
+    /* bytes 8..31 as three words; the commit word (0..7) is written last (R4) */
+    uint64_t w1 = len | (uint64_t)crc << 32;
+    memcpy((unsigned char *)h + 8, &w1, 8);
+    memcpy((unsigned char *)h + 16, &ts, 8);
+    memcpy((unsigned char *)h + 24, &w3, 8);
     return crc;
 }
 

@@ -103,6 +103,44 @@ static void test_three_way_join(void **state)
         assert_int_equal(bus__crc32c(0, big, n), ~bus__crc32c_sw(~0u, big, n));
 }
 
+/* A record's CRC, as the send path computes it from words in registers, is the
+ * bitwise CRC of what format.h defines: offset (8 bytes) and length (4), then
+ * header bytes 16..len. */
+static void test_record_crc(void **state)
+{
+    (void)state;
+    uint64_t seed = bt_seed("record crc");
+    static _Alignas(8) unsigned char rec[sizeof(struct bus__rec) + 300];
+    static const char *const names[] = {"trace", "a"};
+    for (int round = 0; round < 500; round++) {
+        unsigned char key[40], val[200], hv[20];
+        size_t klen = (size_t)bt_range(&seed, 0, sizeof key);
+        size_t vlen = (size_t)bt_range(&seed, 0, sizeof val);
+        size_t hc = (size_t)bt_range(&seed, 0, 2);
+        bt_fill(key, sizeof key, seed, 1);
+        bt_fill(val, sizeof val, seed, 2);
+        bt_fill(hv, sizeof hv, seed, 3);
+        bus_header_t hs[2] = {{names[0], hv, 7}, {names[1], hv + 7, 0}};
+        int64_t hb = bus__headers_bytes(hs, hc);
+        assert_true(hb >= 0);
+        uint32_t len = (uint32_t)(sizeof(struct bus__rec) + klen + (size_t)hb + vlen);
+        int64_t off = (int64_t)bt_range(&seed, 0, INT32_MAX) << 16;
+        int64_t ts = (int64_t)bt_range(&seed, 0, INT32_MAX) * 1000003;
+        struct bus__rec *h = (struct bus__rec *)(void *)rec;
+        uint32_t crc = bus__rec_write(h, off, len, ts, klen ? key : NULL, klen, klen > 0, hs, hc,
+                                      vlen ? val : NULL, vlen);
+        unsigned char pre[12];
+        memcpy(pre, &off, 8);
+        memcpy(pre + 8, &len, 4);
+        uint32_t want = bus__crc32c_sw(~0u, pre, sizeof pre);
+        want = ~bus__crc32c_sw(want, rec + 16, len - 16);
+        if (crc != want || h->crc != want || bus__rec_crc(h, off, len) != want)
+            fail_msg("round %d: key %zu, %zu headers, value %zu: sent %#x, stored %#x, "
+                     "checked %#x, bitwise %#x",
+                     round, klen, hc, vlen, crc, h->crc, bus__rec_crc(h, off, len), want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -110,6 +148,7 @@ int main(void)
         cmocka_unit_test(test_chaining),
         cmocka_unit_test(test_sw_equals_hw),
         cmocka_unit_test(test_three_way_join),
+        cmocka_unit_test(test_record_crc),
     };
     return cmocka_run_group_tests_name("crc32c", tests, NULL, NULL);
 }
