@@ -7,6 +7,10 @@
  *   latency   one-way latency: paced sends stamped with CLOCK_MONOTONIC
  *   pingpong  round trip between two processes over two topics
  *   nto1      N producer processes -> one partition -> one consumer
+ *   groups    one producer -> one partition -> G consumer groups of one member
+ *             each (not "group": that one measures membership, commits, rebalances)
+ *   partitions  P producers, each to its own partition of one topic -> one consumer
+ *             assigned every partition
  *   group     consumer groups: a 2-member group's rate with commits, the cost of
  *             bus_commit, and how long joins and kill -9 take to rebalance
  *             (about 5 s at the default -t and -r: in the default set)
@@ -54,8 +58,9 @@ static const char *prog = "bus-bench";
 
 /* ------------------------------------------------------------ configuration -- */
 
-enum mode { M_1TO1, M_LATENCY, M_PINGPONG, M_NTO1, M__N };
-static const char *const mode_name[M__N] = {"1to1", "latency", "pingpong", "nto1"};
+enum mode { M_1TO1, M_LATENCY, M_PINGPONG, M_NTO1, M_GROUPS, M_PARTS, M__N };
+static const char *const mode_name[M__N] = {"1to1",   "latency", "pingpong",
+                                            "nto1",   "groups",  "partitions"};
 
 enum impl { I_BUS, I_SPSC };
 enum api { A_BATCH, A_SEND, A_RESERVE, A__N };
@@ -63,6 +68,9 @@ static const char *const api_name[A__N] = {"batch", "send", "reserve"};
 
 #define MAX_SIZES 32
 #define MAX_PRODUCERS 8
+#define MAX_GROUPS 8           /* groups mode: consumer groups (processes) in one run */
+#define MAX_PARTS MAX_PRODUCERS /* partitions mode: one producer per partition */
+#define GROUPS_TARGET 0.10     /* issue 6: each added group costs < 10% of the rate */
 #define POLL_MAX 256           /* records per bus_poll / spsc poll */
 #define SAMPLES_MAX (4u << 20) /* latency samples kept per run */
 
@@ -76,6 +84,11 @@ static struct {
     bool apis[A__N];
     int producers[MAX_PRODUCERS];
     int nproducers;
+    int groups[MAX_GROUPS];  /* --groups: group counts for the groups mode */
+    int ngroups;
+    int parts[MAX_PARTS];    /* --partitions: partition counts for the partitions mode */
+    int nparts;
+    const char *tsv;         /* --tsv FILE: summary rows appended, for plotting */
     uint64_t count;        /* 0: run for `seconds` instead */
     double seconds;
     int rounds;
@@ -139,12 +152,20 @@ struct ctl {
     _Alignas(128) _Atomic int go;        /* parent: 1 = start (release; children acquire) */
     _Atomic int64_t t_go_ns;             /* parent, before go */
     _Alignas(128) _Atomic int failed;    /* any child: 1 on its first failure */
-    _Atomic int64_t t_end_ns;            /* consumer: last record seen */
+    _Atomic int64_t t_end_ns;            /* latency consumer, pinger, group and durable
+                                            modes: last record seen */
     _Atomic int64_t t_start_ns;          /* durable producers: first send */
-    _Atomic uint64_t received;           /* consumer: records (end markers excluded) */
+    _Atomic uint64_t received;           /* as t_end_ns: records (end markers
+                                            excluded); throughput consumers use got[] */
     _Atomic int ends;                    /* group members: partitions ended (bit mask) */
     _Atomic int done;                    /* group members: stopped polling */
     _Atomic uint64_t sent[MAX_PRODUCERS];/* producers */
+    /* Throughput runs, one entry per process.  Children store them (seq_cst, once,
+     * off the hot path); the parent reads them after waitpid, which orders them. */
+    _Atomic int64_t t_sent_ns[MAX_PRODUCERS]; /* producer: after its last record */
+    _Atomic int64_t cpu_ns[MAX_PRODUCERS];    /* producer: thread CPU time, go to end */
+    _Atomic uint64_t got[MAX_GROUPS];         /* consumer: records (end markers excluded) */
+    _Atomic int64_t t_got_ns[MAX_GROUPS];     /* consumer: its last end marker seen */
     _Atomic uint64_t nsamples;           /* consumer / pinger */
     _Atomic uint64_t stat_runs;          /* bus-stat loop: runs that exited 0 */
     _Atomic uint64_t stat_fails;         /* bus-stat loop: runs that did not */
@@ -360,6 +381,7 @@ static inline int spsc_poll(spsc_rx_t *r, bus_record_t *recs, int max)
 
 typedef struct tx {
     int impl, api;
+    int32_t part; /* bus: the partition every record goes to; -1: the partitioner's */
     bus_t *bus;
     bus_producer_t *p;
     spsc_tx_t s;
@@ -371,7 +393,9 @@ typedef struct rx {
     bus_consumer_t *c;
     spsc_rx_t s;
     const char *topic;
-    int64_t next_offset; /* bus: the offset the next record must carry */
+    int32_t nparts;                 /* bus: partitions assigned, 0..nparts-1 */
+    int64_t next_offset[MAX_PARTS]; /* bus: per partition, the offset its next record
+                                       must carry */
 } rx_t;
 
 static bus_t *child_bus(void)
@@ -388,6 +412,7 @@ static void tx_open(tx_t *t, int impl, int api, const char *topic, struct spsc_f
     memset(t, 0, sizeof *t);
     t->impl = impl;
     t->api = api;
+    t->part = -1;
     if (impl == I_SPSC) {
         spsc_tx_init(&t->s, spsc_map(ring));
         return;
@@ -401,11 +426,16 @@ static void tx_open(tx_t *t, int impl, int api, const char *topic, struct spsc_f
         child_fail("cannot open a producer on topic %s: %s", topic, bus_strerror(rc));
 }
 
-static void rx_open(rx_t *r, int impl, const char *topic, struct spsc_file *ring)
+/* Opens the consumer side.  bus: with group NULL, a plain consumer assigned
+ * partitions 0..nparts-1 by hand; else the only member of `group`, subscribed to
+ * the (1-partition) topic and holding its partition before it returns. */
+static void rx_open(rx_t *r, int impl, const char *topic, struct spsc_file *ring,
+                    const char *group, int32_t nparts)
 {
     memset(r, 0, sizeof *r);
     r->impl = impl;
     r->topic = topic;
+    r->nparts = nparts;
     if (impl == I_SPSC) {
         spsc_rx_init(&r->s, spsc_map(ring));
         return;
@@ -418,13 +448,42 @@ static void rx_open(rx_t *r, int impl, const char *topic, struct spsc_file *ring
     cc.client_id = prog;
     if (G.spin_us >= 0)
         cc.spin_us = G.spin_us;
+    cc.group_id = group;
+    cc.auto_commit = 0; /* what commits cost is the group mode's figure, not this one's */
     int rc = bus_consumer_open(&r->c, r->bus, &cc);
     if (rc < 0)
-        child_fail("cannot open a consumer: %s", bus_strerror(rc));
-    int32_t part = 0;
-    rc = bus_assign(r->c, topic, &part, 1);
+        child_fail("cannot open a consumer%s%s: %s", group ? " in group " : "", group ? group : "",
+                   bus_strerror(rc));
+    if (!group) {
+        int32_t parts[MAX_PARTS];
+        for (int32_t i = 0; i < nparts; i++)
+            parts[i] = i;
+        rc = bus_assign(r->c, topic, parts, (size_t)nparts);
+        if (rc < 0)
+            child_fail("cannot assign %s partitions 0..%d: %s", topic, (int)nparts - 1,
+                       bus_strerror(rc));
+        return;
+    }
+    rc = bus_subscribe(r->c, topic);
     if (rc < 0)
-        child_fail("cannot assign %s partition 0: %s", topic, bus_strerror(rc));
+        child_fail("cannot subscribe to %s in group %s: %s", topic, group, bus_strerror(rc));
+    /* The group assigns the partition inside bus_poll.  Settle before the start, so
+     * that this member's reader slot holds the producer back from its first record
+     * (BUS_OVERFLOW_BLOCK) and no group starts late. */
+    int64_t t_limit = now_ns() + 5 * INT64_C(1000000000);
+    for (;;) {
+        int64_t pos;
+        if (bus_position(r->c, topic, 0, &pos) == 0)
+            break;
+        bus_record_t rec;
+        int n = bus_poll(r->c, &rec, 1, 10);
+        if (n < 0)
+            child_fail("group %s: bus_poll while settling: %s", group, bus_strerror(n));
+        if (n > 0) /* producers wait for the start signal */
+            child_fail("group %s: a record before the start", group);
+        if (now_ns() > t_limit || atomic_load_explicit(&ctl->failed, memory_order_relaxed))
+            child_fail("group %s: partition 0 of %s not assigned after 5 s", group, topic);
+    }
 }
 
 static void tx_close(tx_t *t)
@@ -453,7 +512,7 @@ static inline void tx_send1(tx_t *t, const void *buf, size_t len)
         return;
     }
     if (t->api == A_RESERVE) {
-        bus_record_t rec = {.partition = 0, .value_len = len};
+        bus_record_t rec = {.partition = t->part < 0 ? 0 : t->part, .value_len = len};
         bus_reservation_t res;
         rc = bus_send_reserve(t->p, &rec, &res);
         if (rc >= 0) {
@@ -461,8 +520,11 @@ static inline void tx_send1(tx_t *t, const void *buf, size_t len)
             rc = bus_send_commit(t->p, &res);
         }
     } else if (t->api == A_BATCH) {
-        bus_record_t rec = {.partition = -1, .value = buf, .value_len = len};
+        bus_record_t rec = {.partition = t->part, .value = buf, .value_len = len};
         rc = bus_send_batch(t->p, &rec, 1, NULL);
+    } else if (t->part >= 0) {
+        bus_record_t rec = {.partition = t->part, .value = buf, .value_len = len};
+        rc = bus_send_record(t->p, &rec, NULL);
     } else {
         rc = bus_send(t->p, NULL, 0, buf, len, NULL);
     }
@@ -497,40 +559,51 @@ static inline int rx_poll(rx_t *r, bus_record_t *recs, int max)
         if (n > 0)
             return n;
         if (n < 0 && n != -EINTR)
-            child_fail("bus_poll on %s partition 0 at offset %lld: %s", r->topic,
-                       (long long)r->next_offset, bus_strerror(n));
+            child_fail("bus_poll on %s (partition 0 at offset %lld): %s", r->topic,
+                       (long long)r->next_offset[0], bus_strerror(n));
         if (atomic_load_explicit(&ctl->failed, memory_order_relaxed))
             _exit(1);
         int64_t t = now_ns();
         if (!idle_since)
             idle_since = t;
         else if (t - idle_since > 10 * INT64_C(1000000000))
-            child_fail("consumer of %s: no record for 10 s at offset %lld", r->topic,
-                       (long long)r->next_offset);
+            child_fail("consumer of %s: no record for 10 s (partition 0 at offset %lld)",
+                       r->topic, (long long)r->next_offset[0]);
     }
 }
 
-/* The record's offset must be the next one: offsets are dense (bus only). */
+/* The record's offset must be the next one of its partition: offsets are dense
+ * (bus only). */
 static inline void rx_check_offset(rx_t *r, const bus_record_t *rec)
 {
     if (r->impl != I_BUS)
         return;
-    if (rec->offset != r->next_offset)
-        child_fail("%s partition 0: got offset %lld, expected %lld (offsets not dense)",
-                   r->topic, (long long)rec->offset, (long long)r->next_offset);
-    r->next_offset++;
+    int32_t p = rec->partition;
+    if (p < 0 || p >= r->nparts)
+        child_fail("%s: a record from partition %d, not assigned", r->topic, (int)p);
+    if (rec->offset != r->next_offset[p])
+        child_fail("%s partition %d: got offset %lld, expected %lld (offsets not dense)",
+                   r->topic, (int)p, (long long)rec->offset, (long long)r->next_offset[p]);
+    r->next_offset[p]++;
 }
 
 /* ------------------------------------------------------------------ runs ---- */
 
 struct run {
     int mode, impl, api, nprod, round;
+    int nparts;  /* partitions of the topic (1 but in the partitions mode) */
+    int ngroups; /* groups mode: consumer groups reading it; else 0 (plain consumers) */
     size_t size;
     /* results */
     bool ok;
     char err[600];
     uint64_t msgs;
-    double secs, rate, mbps;
+    double secs, rate, mbps;  /* rate: records every consumer received, per second,
+                                 until the last one saw its last end marker */
+    double send_rate;         /* throughput modes: records sent per second, until the
+                                 last producer sent its last record */
+    double cpu_ns;            /* throughput modes: producers' CPU ns per record sent */
+    double grp_min, grp_max;  /* groups mode: the slowest and fastest group's rate */
     int64_t p50, p99, p999, max;
     uint64_t nsamples;
     /* --stat-every: this run had a bus-stat loop beside it (B of the A/B pair) */
@@ -580,20 +653,31 @@ static int batch_for(size_t size)
     return b < 1 ? 1 : b > 64 ? 64 : (int)b;
 }
 
-/* Throughput producer: as fast as it can, for G.count messages or G.seconds. */
+static int64_t cpu_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Throughput producer: as fast as it can, for G.count messages or G.seconds.  In
+ * the partitions mode producer `id` writes partition `id` and nothing else. */
 static void producer_tp(const struct run *r, int id, const char *topic, struct spsc_file *ring)
 {
     tx_t t;
     tx_open(&t, r->impl, r->api, topic, ring);
+    if (r->mode == M_PARTS)
+        t.part = id;
     const size_t S = r->size;
     const int B = r->impl == I_BUS && r->api == A_BATCH ? batch_for(S) : 64;
     unsigned char *buf = payload_buf(S * (size_t)(t.api == A_BATCH ? B : 1));
     bus_record_t recs[64];
     for (int k = 0; k < B; k++)
-        recs[k] = (bus_record_t){.partition = -1, .value = buf + (size_t)k * S, .value_len = S};
+        recs[k] = (bus_record_t){.partition = t.part, .value = buf + (size_t)k * S, .value_len = S};
 
     child_ready_and_wait();
     struct limits l = limits_of();
+    int64_t cpu0 = cpu_now_ns();
     uint64_t seq = 0;
     for (;;) {
         uint64_t chunk = (uint64_t)B;
@@ -608,6 +692,16 @@ static void producer_tp(const struct run *r, int id, const char *topic, struct s
                 store8(buf, tag(id, seq + k));
                 spsc_send(&t.s, buf, (uint32_t)S);
             }
+        } else if (t.api == A_SEND && t.part >= 0) {
+            /* An explicit partition takes bus_send_record: bus_send has no argument
+             * for it. */
+            for (uint64_t k = 0; k < chunk; k++) {
+                store8(buf, tag(id, seq + k));
+                int rc = bus_send_record(t.p, &recs[0], NULL);
+                if (rc < 0)
+                    child_fail("bus_send_record to %s partition %d, message %llu: %s", topic,
+                               (int)t.part, (unsigned long long)(seq + k), bus_strerror(rc));
+            }
         } else if (t.api == A_SEND) {
             for (uint64_t k = 0; k < chunk; k++) {
                 store8(buf, tag(id, seq + k));
@@ -618,7 +712,7 @@ static void producer_tp(const struct run *r, int id, const char *topic, struct s
             }
         } else if (t.api == A_RESERVE) {
             for (uint64_t k = 0; k < chunk; k++) {
-                bus_record_t rec = {.partition = 0, .value_len = S};
+                bus_record_t rec = {.partition = t.part < 0 ? 0 : t.part, .value_len = S};
                 bus_reservation_t res;
                 int rc = bus_send_reserve(t.p, &rec, &res);
                 if (rc < 0)
@@ -650,18 +744,23 @@ static void producer_tp(const struct run *r, int id, const char *topic, struct s
         if (atomic_load_explicit(&ctl->failed, memory_order_relaxed))
             _exit(1);
     }
+    atomic_store(&ctl->t_sent_ns[id], now_ns());
+    atomic_store(&ctl->cpu_ns[id], cpu_now_ns() - cpu0);
     store8(buf, tag(id, SEQ_END));
     tx_send1(&t, buf, S);
     atomic_store(&ctl->sent[id], seq);
     tx_close(&t);
 }
 
-/* Throughput consumer: counts records until every producer's end marker came,
- * checking each producer's sequence (nothing lost, duplicated or reordered). */
-static void consumer_tp(const struct run *r, const char *topic, struct spsc_file *ring)
+/* Throughput consumer `cid` (the groups mode has one per group, in `group`):
+ * counts records until every producer's end marker came, checking each producer's
+ * sequence (nothing lost, duplicated or reordered) and, in the partitions mode,
+ * that producer i's records come from partition i. */
+static void consumer_tp(const struct run *r, int cid, const char *group, const char *topic,
+                        struct spsc_file *ring)
 {
     rx_t x;
-    rx_open(&x, r->impl, topic, ring);
+    rx_open(&x, r->impl, topic, ring, group, r->nparts);
     bus_record_t *recs = calloc(POLL_MAX, sizeof *recs);
     uint64_t expect[MAX_PRODUCERS] = {0}, got = 0;
     int ends = 0;
@@ -678,20 +777,24 @@ static void consumer_tp(const struct run *r, const char *topic, struct spsc_file
             uint64_t seq = w & SEQ_MASK;
             if (id >= (unsigned)r->nprod)
                 child_fail("%s: record from unknown producer %u (corrupt value)", topic, id);
+            if (r->mode == M_PARTS && recs[i].partition != (int32_t)id)
+                child_fail("%s: producer %u's record in partition %d", topic, id,
+                           (int)recs[i].partition);
             if (seq == SEQ_END) {
                 ends++;
                 continue;
             }
             if (seq != expect[id])
-                child_fail("%s: producer %u's message %llu arrived where %llu was due "
+                child_fail("%s%s%s: producer %u's message %llu arrived where %llu was due "
                            "(lost, duplicated or reordered)",
-                           topic, id, (unsigned long long)seq, (unsigned long long)expect[id]);
+                           topic, group ? ", group " : "", group ? group : "", id,
+                           (unsigned long long)seq, (unsigned long long)expect[id]);
             expect[id]++;
             got++;
         }
     }
-    atomic_store(&ctl->t_end_ns, now_ns());
-    atomic_store(&ctl->received, got);
+    atomic_store(&ctl->t_got_ns[cid], now_ns());
+    atomic_store(&ctl->got[cid], got);
     rx_close(&x);
 }
 
@@ -729,7 +832,7 @@ static void producer_lat(const struct run *r, const char *topic, struct spsc_fil
 static void consumer_lat(const struct run *r, const char *topic, struct spsc_file *ring)
 {
     rx_t x;
-    rx_open(&x, r->impl, topic, ring);
+    rx_open(&x, r->impl, topic, ring, NULL, 1);
     bus_record_t *recs = calloc(POLL_MAX, sizeof *recs);
     uint64_t got = 0, ns = 0;
     child_ready_and_wait();
@@ -761,7 +864,7 @@ static void pinger(const struct run *r, const char *ping, const char *pong,
     tx_t t;
     rx_t x;
     tx_open(&t, r->impl, r->api, ping, ring_ping);
-    rx_open(&x, r->impl, pong, ring_pong);
+    rx_open(&x, r->impl, pong, ring_pong, NULL, 1);
     unsigned char *buf = payload_buf(r->size);
     bus_record_t recs[4];
     child_ready_and_wait();
@@ -800,7 +903,7 @@ static void ponger(const struct run *r, const char *ping, const char *pong,
 {
     rx_t x;
     tx_t t;
-    rx_open(&x, r->impl, ping, ring_ping);
+    rx_open(&x, r->impl, ping, ring_ping, NULL, 1);
     tx_open(&t, r->impl, r->api, pong, ring_pong);
     bus_record_t recs[16];
     child_ready_and_wait();
@@ -837,12 +940,12 @@ static void on_alarm(int sig)
     alarmed = 1;
 }
 
-static int make_topic(char *name, size_t cap)
+static int make_topic(char *name, size_t cap, int32_t partitions)
 {
     snprintf(name, cap, "bench.%d.%u", (int)getpid(), topic_serial++);
     bus_topic_config_t tc;
     bus_topic_config_init(&tc);
-    tc.partitions = 1;
+    tc.partitions = partitions;
     tc.ring_bytes = G.ring_bytes;
     uint64_t max_rec = G.ring_bytes / 2;
     if (max_rec < tc.max_record_bytes)
@@ -852,13 +955,13 @@ static int make_topic(char *name, size_t cap)
 
 enum role { R_CONSUMER_TP, R_PRODUCER_TP, R_CONSUMER_LAT, R_PRODUCER_LAT, R_PINGER, R_PONGER };
 
-static void child_main(const struct run *r, int role, int id, const char *t1, const char *t2,
-                       struct spsc_file *s1, struct spsc_file *s2)
+static void child_main(const struct run *r, int role, int id, const char *group, const char *t1,
+                       const char *t2, struct spsc_file *s1, struct spsc_file *s2)
 {
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     switch (role) {
-    case R_CONSUMER_TP: pin_to(1); consumer_tp(r, t1, s1); break;
+    case R_CONSUMER_TP: pin_to(1 + id); consumer_tp(r, id, group, t1, s1); break;
     case R_PRODUCER_TP: pin_to(0); producer_tp(r, id, t1, s1); break;
     case R_CONSUMER_LAT: pin_to(1); consumer_lat(r, t1, s1); break;
     case R_PRODUCER_LAT: pin_to(0); producer_lat(r, t1, s1); break;
@@ -940,8 +1043,9 @@ static pid_t stat_loop_start(void)
 static void run_one(struct run *r)
 {
     char t1[64] = "", t2[64] = "";
+    char groups[MAX_GROUPS][80] = {{0}}; /* groups mode: one group id per consumer (t1 + ".gN") */
     struct spsc_file *s1 = NULL, *s2 = NULL;
-    pid_t pids[MAX_PRODUCERS + 2];
+    pid_t pids[MAX_PRODUCERS + MAX_GROUPS + 2];
     int nchild = 0;
     bool two = r->mode == M_PINGPONG;
     pid_t stat_pid = -1;
@@ -950,9 +1054,9 @@ static void run_one(struct run *r)
     r->ok = true;
     memset(ctl, 0, sizeof *ctl);
     if (r->impl == I_BUS) {
-        int rc = make_topic(t1, sizeof t1);
+        int rc = make_topic(t1, sizeof t1, r->nparts);
         if (rc >= 0 && two)
-            rc = make_topic(t2, sizeof t2);
+            rc = make_topic(t2, sizeof t2, 1);
         if (rc < 0) {
             run_fail(r, "cannot create topic %s in %s: %s", two && t2[0] ? t2 : t1, G.path,
                      bus_strerror(rc));
@@ -968,11 +1072,16 @@ static void run_one(struct run *r)
         }
     }
 
-    int roles[MAX_PRODUCERS + 2], ids[MAX_PRODUCERS + 2];
+    int roles[MAX_PRODUCERS + MAX_GROUPS + 2], ids[MAX_PRODUCERS + MAX_GROUPS + 2];
+    for (int g = 0; g < r->ngroups; g++)
+        snprintf(groups[g], sizeof groups[g], "%s.g%d", t1, g);
     switch (r->mode) {
     case M_1TO1:
     case M_NTO1:
-        roles[nchild] = R_CONSUMER_TP, ids[nchild++] = 0;
+    case M_GROUPS:
+    case M_PARTS:
+        for (int i = 0; i < (r->ngroups ? r->ngroups : 1); i++)
+            roles[nchild] = R_CONSUMER_TP, ids[nchild++] = i;
         for (int i = 0; i < r->nprod; i++)
             roles[nchild] = R_PRODUCER_TP, ids[nchild++] = i;
         break;
@@ -995,7 +1104,9 @@ static void run_one(struct run *r)
             break;
         }
         if (pid == 0)
-            child_main(r, roles[started], ids[started], t1, t2, s1, s2);
+            child_main(r, roles[started], ids[started],
+                       r->ngroups && roles[started] == R_CONSUMER_TP ? groups[ids[started]] : NULL,
+                       t1, t2, s1, s2);
         pids[started] = pid;
     }
 
@@ -1107,17 +1218,43 @@ static void run_one(struct run *r)
     int64_t t_go = atomic_load(&ctl->t_go_ns), t_end = atomic_load(&ctl->t_end_ns);
     r->secs = (double)(t_end - t_go) / 1e9;
     r->msgs = atomic_load(&ctl->received);
-    if (r->mode == M_1TO1 || r->mode == M_NTO1) {
+    if (r->mode == M_1TO1 || r->mode == M_NTO1 || r->mode == M_GROUPS || r->mode == M_PARTS) {
         uint64_t sent = 0;
-        for (int i = 0; i < r->nprod; i++)
+        int64_t t_sent = t_go, cpu = 0;
+        for (int i = 0; i < r->nprod; i++) {
             sent += atomic_load(&ctl->sent[i]);
-        if (sent != r->msgs) {
-            run_fail(r, "consumer received %llu records of %llu sent",
-                     (unsigned long long)r->msgs, (unsigned long long)sent);
-            goto cleanup;
+            cpu += atomic_load(&ctl->cpu_ns[i]);
+            if (atomic_load(&ctl->t_sent_ns[i]) > t_sent)
+                t_sent = atomic_load(&ctl->t_sent_ns[i]);
         }
+        /* Every consumer (every group) must have received every record. */
+        t_end = t_go;
+        r->grp_min = r->grp_max = NAN;
+        for (int c = 0; c < (r->ngroups ? r->ngroups : 1); c++) {
+            uint64_t got = atomic_load(&ctl->got[c]);
+            int64_t t = atomic_load(&ctl->t_got_ns[c]);
+            if (got != sent) {
+                run_fail(r, "%s %d received %llu records of %llu sent",
+                         r->ngroups ? "group" : "consumer", c, (unsigned long long)got,
+                         (unsigned long long)sent);
+                goto cleanup;
+            }
+            double rate = t > t_go ? (double)got / ((double)(t - t_go) / 1e9) : 0;
+            if (c == 0 || rate < r->grp_min)
+                r->grp_min = rate;
+            if (c == 0 || rate > r->grp_max)
+                r->grp_max = rate;
+            if (t > t_end)
+                t_end = t;
+        }
+        r->msgs = sent;
+        r->secs = (double)(t_end - t_go) / 1e9;
         r->rate = r->secs > 0 ? (double)r->msgs / r->secs : 0;
         r->mbps = r->rate * (double)r->size / 1e6;
+        r->send_rate = t_sent > t_go ? (double)sent / ((double)(t_sent - t_go) / 1e9) : 0;
+        r->cpu_ns = sent ? (double)cpu / (double)sent : NAN;
+        if (!r->ngroups)
+            r->grp_min = r->grp_max = NAN;
     } else {
         uint64_t n = atomic_load(&ctl->nsamples);
         r->nsamples = n;
@@ -1143,6 +1280,11 @@ cleanup:
         if (rc < 0 && r->ok)
             run_fail(r, "cannot delete topic %s: %s", t2, bus_strerror(rc));
     }
+    for (int g = 0; g < r->ngroups && groups[g][0]; g++) {
+        int rc = bus_group_delete(pbus, groups[g]); /* -ENOENT: its member never opened */
+        if (rc < 0 && rc != -ENOENT && r->ok)
+            run_fail(r, "cannot delete group %s: %s", groups[g], bus_strerror(rc));
+    }
     spsc_destroy(s1);
     spsc_destroy(s2);
 }
@@ -1164,6 +1306,7 @@ static struct run *new_run(int mode, int impl, int api, size_t size, int nprod, 
     memset(r, 0, sizeof *r);
     r->mode = mode, r->impl = impl, r->api = api, r->size = size, r->nprod = nprod;
     r->round = round;
+    r->nparts = 1;
     return r;
 }
 
@@ -1173,6 +1316,10 @@ static const char *impl_label(const struct run *r, char *buf, size_t cap)
         snprintf(buf, cap, "spsc");
     else if (r->mode == M_NTO1)
         snprintf(buf, cap, "bus/%s x%d", api_name[r->api], r->nprod);
+    else if (r->mode == M_GROUPS)
+        snprintf(buf, cap, "bus/%s g%d", api_name[r->api], r->ngroups);
+    else if (r->mode == M_PARTS)
+        snprintf(buf, cap, "bus/%s p%d", api_name[r->api], r->nparts);
     else
         snprintf(buf, cap, "bus/%s", api_name[r->api]);
     if (r->stat) {
@@ -1199,22 +1346,36 @@ static double median(double *v, int n)
 static bool same_cell(const struct run *a, const struct run *b)
 {
     return a->mode == b->mode && a->impl == b->impl && a->api == b->api && a->size == b->size &&
-           a->nprod == b->nprod && a->stat == b->stat;
+           a->nprod == b->nprod && a->nparts == b->nparts && a->ngroups == b->ngroups &&
+           a->stat == b->stat;
+}
+
+/* Modes whose runs compare with a 1-process run of their own (nto1: 1 producer,
+ * groups: 1 group, partitions: 1 partition), not with the baseline. */
+static bool scaling_mode(int mode)
+{
+    return mode == M_NTO1 || mode == M_GROUPS || mode == M_PARTS;
+}
+
+static bool is_one(const struct run *r)
+{
+    return r->mode == M_GROUPS ? r->ngroups == 1 : r->nprod == 1;
 }
 
 /* The run a bus run is compared with: the baseline of the same round and size,
- * or for nto1 the 1-producer bus run of the same round and api. */
+ * or for the scaling modes the 1-producer (1-group, 1-partition) bus run of the
+ * same round and api. */
 static const struct run *reference_of(const struct run *r)
 {
-    if (r->impl == I_SPSC || (r->mode == M_NTO1 && r->nprod == 1))
+    if (r->impl == I_SPSC || (scaling_mode(r->mode) && is_one(r)))
         return NULL;
     for (size_t i = 0; i < nruns; i++) {
         const struct run *q = &runs[i];
         if (q->mode != r->mode || q->round != r->round || q->size != r->size || !q->ok ||
             q->stat != r->stat)
             continue;
-        if (r->mode == M_NTO1) {
-            if (q->impl == I_BUS && q->api == r->api && q->nprod == 1)
+        if (scaling_mode(r->mode)) {
+            if (q->impl == I_BUS && q->api == r->api && is_one(q))
                 return q;
         } else if (q->impl == I_SPSC) {
             return q;
@@ -1234,6 +1395,15 @@ static double ratio_of(const struct run *r)
     return q->rate > 0 ? r->rate / q->rate : NAN;
 }
 
+/* groups mode: the producer's send rate / the 1-group run's. */
+static double send_ratio_of(const struct run *r)
+{
+    const struct run *q = r->mode == M_GROUPS ? reference_of(r) : NULL;
+    if (!q || !r->ok)
+        return NAN;
+    return q->send_rate > 0 ? r->send_rate / q->send_rate : NAN;
+}
+
 /* --stat-every: for a run with the bus-stat loop (B), B / A where A is the same
  * configuration and round without it: rate for throughput modes, p50 for latency. */
 static double stat_ratio_of(const struct run *r)
@@ -1243,7 +1413,8 @@ static double stat_ratio_of(const struct run *r)
     for (size_t i = 0; i < nruns; i++) {
         const struct run *q = &runs[i];
         if (q->stat || !q->ok || q->round != r->round || q->mode != r->mode ||
-            q->impl != r->impl || q->api != r->api || q->size != r->size || q->nprod != r->nprod)
+            q->impl != r->impl || q->api != r->api || q->size != r->size || q->nprod != r->nprod ||
+            q->nparts != r->nparts || q->ngroups != r->ngroups)
             continue;
         if (r->mode == M_LATENCY || r->mode == M_PINGPONG)
             return q->p50 > 0 ? (double)r->p50 / (double)q->p50 : NAN;
@@ -1262,13 +1433,16 @@ struct summary {
     double sratio, sratio_min, sratio_max, stat_per_s, stat_cpu; /* --stat-every, B cells */
     int nsratio;
     uint64_t stat_runs, stat_fails;
+    /* throughput modes: medians of the producers' send rate and CPU per record; groups
+     * mode: of the send ratio, the slowest and the fastest group's rate */
+    double send_rate, cpu_ns, xratio, xratio_min, xratio_max, grp_min, grp_max;
 };
 
 static struct summary summarize(const struct run *cell)
 {
     struct summary s = {.first = cell};
-    double v[6][64], rt[64], srt[64], sps[64], scpu[64];
-    int nsps = 0;
+    double v[6][64], rt[64], srt[64], sps[64], scpu[64], w[4][64], xrt[64];
+    int nsps = 0, nxrt = 0;
     for (size_t i = 0; i < nruns; i++) {
         const struct run *r = &runs[i];
         if (!same_cell(r, cell))
@@ -1282,8 +1456,13 @@ static struct summary summarize(const struct run *cell)
             v[0][s.nok] = r->rate, v[1][s.nok] = r->mbps, v[2][s.nok] = (double)r->p50;
             v[3][s.nok] = (double)r->p99, v[4][s.nok] = (double)r->p999;
             v[5][s.nok] = (double)r->max;
+            w[0][s.nok] = r->send_rate, w[1][s.nok] = r->cpu_ns;
+            w[2][s.nok] = r->grp_min, w[3][s.nok] = r->grp_max;
             s.nok++;
         }
+        double z = send_ratio_of(r);
+        if (!isnan(z) && nxrt < 64)
+            xrt[nxrt++] = z;
         double x = ratio_of(r);
         if (!isnan(x) && s.nratio < 64)
             rt[s.nratio++] = x;
@@ -1304,6 +1483,11 @@ static struct summary summarize(const struct run *cell)
     s.ratio = median(rt, s.nratio);
     s.ratio_min = s.nratio ? rt[0] : NAN;
     s.ratio_max = s.nratio ? rt[s.nratio - 1] : NAN;
+    s.send_rate = median(w[0], s.nok), s.cpu_ns = median(w[1], s.nok);
+    s.grp_min = median(w[2], s.nok), s.grp_max = median(w[3], s.nok);
+    s.xratio = median(xrt, nxrt);
+    s.xratio_min = nxrt ? xrt[0] : NAN;
+    s.xratio_max = nxrt ? xrt[nxrt - 1] : NAN;
     return s;
 }
 
@@ -1361,20 +1545,27 @@ static void print_table(void)
         const struct run *cell = c[i];
         if (cell->mode != last_mode) {
             last_mode = cell->mode;
-            const char *rnote = cell->mode == M_NTO1 ? "rate / 1-producer rate (higher is better)"
-                                : cell->mode == M_1TO1 ? "rate / spsc rate (higher is better)"
-                                : "p50 / spsc p50 (lower is better)";
-            printf("\n%-9s %-*s %6s %10s %9s %9s %9s %9s %10s %6s %s\n", "mode", iw, "impl", "size",
+            const char *rnote =
+                cell->mode == M_NTO1   ? "rate / 1-producer rate (higher is better)"
+                : cell->mode == M_1TO1 ? "rate / spsc rate (higher is better)"
+                : cell->mode == M_GROUPS
+                    ? "rate until every group had every record / 1-group rate (higher is "
+                      "better);\n           gN: N groups of one member each read the topic"
+                : cell->mode == M_PARTS
+                    ? "rate / 1-partition rate (higher is better); pN: N partitions, a "
+                      "producer\n           each, one consumer assigned all"
+                    : "p50 / spsc p50 (lower is better)";
+            printf("\n%-10s %-*s %6s %10s %9s %9s %9s %9s %10s %6s %s\n", "mode", iw, "impl", "size",
                    "msgs/s", "MB/s", "p50 ns", "p99 ns", "p99.9 ns", "max ns", "ratio",
                    "(range)");
-            printf("%-9s ratio: %s\n", "", rnote);
+            printf("%-10s ratio: %s\n", "", rnote);
         }
         struct summary s = summarize(cell);
         char lbl[32], rate[32], mb[32], a[32], b[32], d[32], e[32], ratio[64];
         impl_label(cell, lbl, sizeof lbl);
         bool lat = cell->mode == M_LATENCY || cell->mode == M_PINGPONG;
         if (s.nok == 0) {
-            printf("%-9s %-*s %6zu  FAILED: %s\n", mode_name[cell->mode], iw, lbl, cell->size,
+            printf("%-10s %-*s %6zu  FAILED: %s\n", mode_name[cell->mode], iw, lbl, cell->size,
                    s.err ? s.err : "?");
             continue;
         }
@@ -1391,11 +1582,23 @@ static void print_table(void)
             snprintf(ratio, sizeof ratio, "%6s", "-");
         else
             snprintf(ratio, sizeof ratio, "%6.2f (%.2f-%.2f)", s.ratio, s.ratio_min, s.ratio_max);
-        printf("%-9s %-*s %6zu %10s %9s %9s %9s %9s %10s %s%s\n", mode_name[cell->mode], iw,
+        printf("%-10s %-*s %6zu %10s %9s %9s %9s %9s %10s %s%s\n", mode_name[cell->mode], iw,
                lbl, cell->size, rate, mb, a, b, d, e, ratio,
                s.nfail ? "  (some rounds FAILED)" : "");
+        if (cell->mode == M_GROUPS) {
+            char sr[32], lo[32], hi[32], xr[64] = "";
+            fmt_rate(sr, sizeof sr, s.send_rate);
+            fmt_rate(lo, sizeof lo, s.grp_min);
+            fmt_rate(hi, sizeof hi, s.grp_max);
+            if (!isnan(s.xratio))
+                snprintf(xr, sizeof xr, ", %.2f (%.2f-%.2f) of 1 group's", s.xratio, s.xratio_min,
+                         s.xratio_max);
+            printf("%-10s   producer sent %s msgs/s%s, %.0f ns CPU a record; groups got %s-%s "
+                   "msgs/s\n",
+                   "", sr, xr, s.cpu_ns, lo, hi);
+        }
         if (s.nfail && s.err)
-            printf("%-9s   failure: %s\n", "", s.err);
+            printf("%-10s   failure: %s\n", "", s.err);
     }
     free(c);
 }
@@ -1474,7 +1677,10 @@ static int targets(struct target *t)
                            false};
     t[3] = (struct target){"nto1 2 producers >= 0.5 x 1 producer (bus/batch)", NAN, 0.5, true,
                            false};
-    n = 4;
+    /* Per added group: (1 - rate(G) / rate(1)) / (G - 1), the worst G. */
+    t[4] = (struct target){"groups: each added group costs < 10% of rate (bus/batch, worst)",
+                           NAN, GROUPS_TARGET, false, false};
+    n = 5;
     for (size_t i = 0; i < nc; i++) {
         const struct run *cell = c[i];
         if (cell->impl != I_BUS || cell->stat)
@@ -1490,6 +1696,11 @@ static int targets(struct target *t)
             t[2].value = s.ratio, t[2].have = true;
         if (cell->mode == M_NTO1 && cell->nprod == 2 && cell->api == A_BATCH)
             t[3].value = s.ratio, t[3].have = true;
+        if (cell->mode == M_GROUPS && cell->ngroups > 1 && cell->api == A_BATCH) {
+            double cost = (1 - s.ratio) / (cell->ngroups - 1);
+            if (!t[4].have || cost > t[4].value)
+                t[4].value = cost, t[4].have = true;
+        }
     }
     free(c);
     return n;
@@ -1507,9 +1718,9 @@ static void print_targets(void)
     printf("\ntargets (medians of per-round ratios):\n");
     for (int i = 0; i < n; i++) {
         if (!t[i].have)
-            printf("  %-55s not measured\n", t[i].name);
+            printf("  %-68s not measured\n", t[i].name);
         else
-            printf("  %-55s %5.2f  %s\n", t[i].name, t[i].value,
+            printf("  %-68s %5.2f  %s\n", t[i].name, t[i].value,
                    target_met(&t[i]) ? "met" : "NOT met");
     }
 }
@@ -1542,8 +1753,9 @@ static void print_json(void)
             fprintf(f, "\"%s\"", api_name[r->api]);
         else
             fputs("null", f);
-        fprintf(f, ",\"size\":%zu,\"producers\":%d,\"round\":%d,\"ok\":%s", r->size, r->nprod,
-                r->round, r->ok ? "true" : "false");
+        fprintf(f, ",\"size\":%zu,\"producers\":%d,\"partitions\":%d,\"groups\":%d,\"round\":%d,"
+                   "\"ok\":%s",
+                r->size, r->nprod, r->nparts, r->ngroups, r->round, r->ok ? "true" : "false");
         if (!r->ok) {
             fputs(",\"error\":", f);
             json_str(f, r->err);
@@ -1561,6 +1773,20 @@ static void print_json(void)
                         (long long)r->p999, (long long)r->max);
             fputs(",\"ratio\":", f);
             json_num(f, ratio_of(r));
+            if (scaling_mode(r->mode)) {
+                fputs(",\"send_msgs_per_s\":", f);
+                json_num(f, r->send_rate);
+                fputs(",\"producer_cpu_ns_per_msg\":", f);
+                json_num(f, r->cpu_ns);
+            }
+            if (r->mode == M_GROUPS) {
+                fputs(",\"send_ratio\":", f);
+                json_num(f, send_ratio_of(r));
+                fputs(",\"group_msgs_per_s_min\":", f);
+                json_num(f, r->grp_min);
+                fputs(",\"group_msgs_per_s_max\":", f);
+                json_num(f, r->grp_max);
+            }
             if (r->stat) {
                 fprintf(f, ",\"stat_runs\":%llu,\"stat_fails\":%llu,\"stat_per_s\":",
                         (unsigned long long)r->stat_runs, (unsigned long long)r->stat_fails);
@@ -1588,8 +1814,9 @@ static void print_json(void)
             fprintf(f, "\"%s\"", api_name[cell->api]);
         else
             fputs("null", f);
-        fprintf(f, ",\"size\":%zu,\"producers\":%d,\"rounds_ok\":%d,\"rounds_failed\":%d",
-                cell->size, cell->nprod, s.nok, s.nfail);
+        fprintf(f, ",\"size\":%zu,\"producers\":%d,\"partitions\":%d,\"groups\":%d,"
+                   "\"rounds_ok\":%d,\"rounds_failed\":%d",
+                cell->size, cell->nprod, cell->nparts, cell->ngroups, s.nok, s.nfail);
         if (lat) {
             fputs(",\"p50_ns\":", f), json_num(f, s.p50);
             fputs(",\"p99_ns\":", f), json_num(f, s.p99);
@@ -1602,6 +1829,17 @@ static void print_json(void)
         fputs(",\"ratio_median\":", f), json_num(f, s.ratio);
         fputs(",\"ratio_min\":", f), json_num(f, s.ratio_min);
         fputs(",\"ratio_max\":", f), json_num(f, s.ratio_max);
+        if (scaling_mode(cell->mode)) {
+            fputs(",\"send_msgs_per_s\":", f), json_num(f, s.send_rate);
+            fputs(",\"producer_cpu_ns_per_msg\":", f), json_num(f, s.cpu_ns);
+        }
+        if (cell->mode == M_GROUPS) {
+            fputs(",\"send_ratio_median\":", f), json_num(f, s.xratio);
+            fputs(",\"send_ratio_min\":", f), json_num(f, s.xratio_min);
+            fputs(",\"send_ratio_max\":", f), json_num(f, s.xratio_max);
+            fputs(",\"group_msgs_per_s_min\":", f), json_num(f, s.grp_min);
+            fputs(",\"group_msgs_per_s_max\":", f), json_num(f, s.grp_max);
+        }
         if (G.stat_every_ms)
             fprintf(f, ",\"stat\":%s", cell->stat ? "true" : "false");
         if (cell->stat) {
@@ -3308,6 +3546,78 @@ static void print_durable_json(FILE *f)
             isnan(rd.v) ? "null" : rd.v >= DURABLE_TARGET ? "true" : "false");
 }
 
+/* ----------------------------------------------------------------- --tsv ---- */
+
+/* --tsv FILE: one row per configuration (the medians of the table), appended, so
+ * that several invocations fill one file for scripts/bench-plots.sh.  A header
+ * line starting with '#' names the columns when the file is new; "-" is a value
+ * not measured.  mb_per_s is always 10^6 bytes of values per second (the durable
+ * mode's MiB/s converted). */
+static void tsv_num(FILE *f, double x)
+{
+    if (isnan(x) || isinf(x))
+        fputs("\t-", f);
+    else
+        fprintf(f, "\t%.6g", x);
+}
+
+static void tsv_row(FILE *f, const char *mode, const char *impl, const char *api, size_t size,
+                    int nprod, int nparts, int ngroups, const char *durability, const double *v,
+                    int rounds)
+{
+    fprintf(f, "%s\t%s\t%s\t%zu\t%d\t%d\t%d\t%s", mode, impl, api, size, nprod, nparts,
+            ngroups, durability);
+    for (int i = 0; i < 12; i++)
+        tsv_num(f, v[i]);
+    fprintf(f, "\t%d\n", rounds);
+}
+
+static int print_tsv(void)
+{
+    FILE *f = fopen(G.tsv, "a");
+    if (!f)
+        return -1;
+    if (ftell(f) == 0)
+        fputs("#mode\timpl\tapi\tsize\tproducers\tpartitions\tgroups\tdurability\tmsgs_per_s"
+              "\tmb_per_s\tratio\tratio_min\tratio_max\tp50_ns\tp99_ns\tp999_ns\tsend_msgs_per_s"
+              "\tsend_ratio\tsend_ratio_min\tsend_ratio_max\trounds\n",
+              f);
+    size_t nc;
+    const struct run **c = cells(&nc);
+    for (size_t i = 0; i < nc; i++) {
+        const struct run *cell = c[i];
+        struct summary s = summarize(cell);
+        bool lat = cell->mode == M_LATENCY || cell->mode == M_PINGPONG;
+        double v[12] = {lat ? NAN : s.rate, lat ? NAN : s.mbps, s.ratio, s.ratio_min,
+                        s.ratio_max, lat ? s.p50 : NAN, lat ? s.p99 : NAN, lat ? s.p999 : NAN,
+                        scaling_mode(cell->mode) ? s.send_rate : NAN, s.xratio, s.xratio_min,
+                        s.xratio_max};
+        tsv_row(f, mode_name[cell->mode],
+                cell->impl == I_SPSC ? (cell->stat ? "spsc+stat" : "spsc")
+                                     : (cell->stat ? "bus+stat" : "bus"),
+                cell->impl == I_BUS ? api_name[cell->api] : "-", cell->size, cell->nprod,
+                cell->nparts, cell->ngroups, "none", v, s.nok);
+    }
+    free(c);
+    /* durable: bus (ASYNC, until bus_flush) and the disk runs paired with each size */
+    for (int si = 0; si < DB.nsizes && DB.on && DB.ntp; si++) {
+        size_t S = DB.sizes[si];
+        struct dsum t = dsum_of(DB.tp[DT_BUS][si], DB.ntp), rb = durable_ratio(si, DT_BUFFERED);
+        double mb = t.v * 1.048576;
+        double v[12] = {mb * 1e6 / (double)S, mb, rb.v, rb.lo, rb.hi, NAN, NAN, NAN,
+                        NAN, NAN, NAN, NAN};
+        tsv_row(f, "durable", "bus", "batch", S, 1, 1, 0, "async", v, DB.ntp);
+        static const char *const disk[2] = {"disk_buffered", "disk_direct"};
+        for (int k = DT_BUFFERED; k <= DT_DIRECT && !G.no_baseline; k++) {
+            struct dsum d = dsum_of(DB.tp[k][si], DB.ntp);
+            double w[12] = {NAN, d.v * 1.048576, NAN, NAN, NAN, NAN,
+                            NAN, NAN, NAN, NAN, NAN, NAN};
+            tsv_row(f, "durable", disk[k], "-", S, 1, 1, 0, "-", w, DB.ntp);
+        }
+    }
+    return fclose(f) == 0 ? 0 : -1;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -3319,14 +3629,16 @@ static void usage(FILE *out)
             "\n"
             "  -b, --bus PATH        bus to use (default: a private one under /dev/shm, deleted\n"
             "                        at the end); temporary topics bench.<pid>.<n> are deleted\n"
-            "  -m, --mode LIST       1to1,latency,pingpong,nto1,group,durable or all (default\n"
-            "                        all: every mode but durable)\n"
+            "  -m, --mode LIST       1to1,latency,pingpong,nto1,groups,partitions,group,durable\n"
+            "                        or all (default all: every mode but durable)\n"
             "  -s, --sizes LIST      message sizes in bytes, >= 8, e.g. 16,64,4K (default\n"
-            "                        16,64,256,1024,4096,16384,65536; nto1 defaults to 64,\n"
-            "                        durable to 64,1024,65536)\n"
+            "                        16,64,256,1024,4096,16384,65536; nto1, groups and\n"
+            "                        partitions default to 64, durable to 64,1024,65536)\n"
             "  -a, --api LIST        bus producer api: send,batch,reserve (default batch,send;\n"
             "                        latency and pingpong use the non-batch ones, else send)\n"
             "  -p, --producers LIST  producer counts for nto1 (default 1,2,4)\n"
+            "  -g, --groups LIST     consumer group counts for groups (default 1,2,4)\n"
+            "  -P, --partitions LIST partition counts for partitions (default 1,2,4)\n"
             "  -n, --count N         messages per producer (or latency samples) per run,\n"
             "                        instead of a fixed time\n"
             "  -t, --seconds S       time per run (default 0.3)\n"
@@ -3353,6 +3665,8 @@ static void usage(FILE *out)
             "      --bytes SIZE      durable mode: bytes per throughput run (default 512M)\n"
             "      --flushes N       durable mode: records per latency run (default 2000)\n"
             "  -j, --json            machine-readable output (format bus-bench/1)\n"
+            "      --tsv FILE        also append one tab-separated row per configuration\n"
+            "                        (medians) to FILE, for plotting (scripts/bench-plots.sh)\n"
             "  -v, --verbose         print each run on stderr as it finishes\n"
             "  -V, --version         print versions and exit\n"
             "  -h, --help            print this help and exit\n",
@@ -3388,7 +3702,8 @@ static void add_mode(const char *m)
             G.modes[i] = true;
             return;
         }
-    tool_usage_error(prog, "bad mode '%s': want 1to1, latency, pingpong, nto1, group, durable or all", m);
+    tool_usage_error(prog, "bad mode '%s': want 1to1, latency, pingpong, nto1, groups, partitions, "
+                           "group, durable or all", m);
 }
 
 static void add_size(const char *s)
@@ -3413,6 +3728,39 @@ static void add_producers(const char *s)
     if (G.nproducers == MAX_PRODUCERS)
         tool_usage_error(prog, "too many producer counts (at most %d)", MAX_PRODUCERS);
     G.producers[G.nproducers++] = (int)tool_number(prog, "producers", s, 1, MAX_PRODUCERS);
+}
+
+static void add_groups(const char *s)
+{
+    if (G.ngroups == MAX_GROUPS)
+        tool_usage_error(prog, "too many group counts (at most %d)", MAX_GROUPS);
+    G.groups[G.ngroups++] = (int)tool_number(prog, "groups", s, 1, MAX_GROUPS);
+}
+
+static void add_parts(const char *s)
+{
+    if (G.nparts == MAX_PARTS)
+        tool_usage_error(prog, "too many partition counts (at most %d)", MAX_PARTS);
+    G.parts[G.nparts++] = (int)tool_number(prog, "partitions", s, 1, MAX_PARTS);
+}
+
+/* Defaults 1,2,4 for an empty count list, and a 1 in front when it lacks one: the
+ * 1-process run is what the scaling modes' ratios compare with. */
+static void counts_with_one(int *v, int *n, int max, bool needed)
+{
+    if (!*n) {
+        v[(*n)++] = 1, v[(*n)++] = 2, v[(*n)++] = 4;
+        return;
+    }
+    bool has_one = false;
+    for (int i = 0; i < *n; i++)
+        has_one |= v[i] == 1;
+    if (needed && !has_one) {
+        memmove(v + 1, v, (size_t)(max - 1) * sizeof *v);
+        v[0] = 1;
+        if (*n < max)
+            (*n)++;
+    }
 }
 
 static double parse_seconds(const char *s)
@@ -3497,11 +3845,13 @@ static void print_progress(const struct run *r, size_t done, size_t total)
 int main(int argc, char **argv)
 {
     enum { O_SPIN = 256, O_CRC, O_PIN, O_NOBASE, O_COMMIT_EVERY, O_GROUP_RUNS, O_BUSD, O_DATA_DIR,
-           O_BYTES, O_FLUSHES, O_STAT_EVERY, O_BUS_STAT };
+           O_BYTES, O_FLUSHES, O_STAT_EVERY, O_BUS_STAT, O_TSV };
     static const struct option longopts[] = {
         {"bus", required_argument, NULL, 'b'},       {"mode", required_argument, NULL, 'm'},
         {"sizes", required_argument, NULL, 's'},     {"api", required_argument, NULL, 'a'},
         {"producers", required_argument, NULL, 'p'}, {"count", required_argument, NULL, 'n'},
+        {"groups", required_argument, NULL, 'g'},    {"partitions", required_argument, NULL, 'P'},
+        {"tsv", required_argument, NULL, O_TSV},
         {"seconds", required_argument, NULL, 't'},   {"rounds", required_argument, NULL, 'r'},
         {"ring-size", required_argument, NULL, 'R'}, {"interval-ns", required_argument, NULL, 'i'},
         {"spin-us", required_argument, NULL, O_SPIN}, {"crc", no_argument, NULL, O_CRC},
@@ -3523,13 +3873,16 @@ int main(int argc, char **argv)
     G.ring_bytes = 64u << 20;
     G.interval_ns = 2000;
     G.spin_us = -1;
-    while ((opt = getopt_long(argc, argv, "b:m:s:a:p:n:t:r:R:i:jvVh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "b:m:s:a:p:g:P:n:t:r:R:i:jvVh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'b': G.path = optarg; break;
         case 'm': each_item(optarg, add_mode), any_mode = true; break;
         case 's': each_item(optarg, add_size), G.sizes_given = true; break;
         case 'a': each_item(optarg, add_api), any_api = true; break;
         case 'p': each_item(optarg, add_producers); break;
+        case 'g': each_item(optarg, add_groups); break;
+        case 'P': each_item(optarg, add_parts); break;
+        case O_TSV: G.tsv = optarg; break;
         case 'n': G.count = (uint64_t)tool_number(prog, "count", optarg, 1, SEQ_MASK - 1); break;
         case 't': G.seconds = parse_seconds(optarg); break;
         case 'r': G.rounds = (int)tool_number(prog, "rounds", optarg, 1, 64); break;
@@ -3563,6 +3916,12 @@ int main(int argc, char **argv)
     }
     if (optind != argc)
         tool_usage_error(prog, "unexpected argument '%s'", argv[optind]);
+    if (G.tsv) { /* a bad path fails now, not after minutes of runs */
+        FILE *f = fopen(G.tsv, "a");
+        if (!f)
+            tool_fail(prog, "cannot open %s: %s", G.tsv, strerror(errno));
+        fclose(f);
+    }
     if (G.ring_bytes & (G.ring_bytes - 1))
         tool_usage_error(prog, "bad ring size %llu: want a power of two",
                          (unsigned long long)G.ring_bytes);
@@ -3578,21 +3937,9 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < sizeof def / sizeof *def; i++)
             G.sizes[G.nsizes++] = def[i];
     }
-    if (!G.nproducers) {
-        G.producers[G.nproducers++] = 1;
-        G.producers[G.nproducers++] = 2;
-        G.producers[G.nproducers++] = 4;
-    }
-    /* The 1-producer run is what nto1 ratios compare with. */
-    bool has_one = false;
-    for (int i = 0; i < G.nproducers; i++)
-        has_one |= G.producers[i] == 1;
-    if (G.modes[M_NTO1] && !has_one) {
-        memmove(G.producers + 1, G.producers, (size_t)(MAX_PRODUCERS - 1) * sizeof *G.producers);
-        G.producers[0] = 1;
-        if (G.nproducers < MAX_PRODUCERS)
-            G.nproducers++;
-    }
+    counts_with_one(G.producers, &G.nproducers, MAX_PRODUCERS, G.modes[M_NTO1]);
+    counts_with_one(G.groups, &G.ngroups, MAX_GROUPS, G.modes[M_GROUPS]);
+    counts_with_one(G.parts, &G.nparts, MAX_PARTS, G.modes[M_PARTS]);
     uint64_t max_size = G.ring_bytes / 2 - BUS_RECORD_OVERHEAD - 64;
     for (int i = 0; i < G.nsizes; i++)
         if (G.sizes[i] > max_size || G.sizes[i] > (1u << 20) - BUS_RECORD_OVERHEAD - 64)
@@ -3669,17 +4016,18 @@ int main(int argc, char **argv)
     for (int m = 0; m < M__N; m++) {
         if (!G.modes[m])
             continue;
-        int nsz = m == M_NTO1 && !G.sizes_given ? 1 : G.nsizes;
+        int nsz = scaling_mode(m) && !G.sizes_given ? 1 : G.nsizes;
         int napi = 0;
         for (int a = 0; a < A__N; a++)
             napi += G.apis[a];
         int nbase = G.no_baseline ? 0 : 1;
+        int ncounts = m == M_GROUPS ? G.ngroups : m == M_PARTS ? G.nparts : G.nproducers;
         if (m == M_LATENCY || m == M_PINGPONG)
             total += (size_t)nsz * (size_t)(nlat + nbase);
         else if (m == M_1TO1)
             total += (size_t)nsz * (size_t)(napi + nbase);
         else
-            total += (size_t)nsz * (size_t)napi * (size_t)G.nproducers;
+            total += (size_t)nsz * (size_t)napi * (size_t)ncounts;
     }
     total *= (size_t)G.rounds;
     if (G.stat_every_ms)
@@ -3691,8 +4039,8 @@ int main(int argc, char **argv)
             if (!G.modes[m])
                 continue;
             static const size_t nto1_default[] = {64};
-            const size_t *sizes = m == M_NTO1 && !G.sizes_given ? nto1_default : G.sizes;
-            int nsz = m == M_NTO1 && !G.sizes_given ? 1 : G.nsizes;
+            const size_t *sizes = scaling_mode(m) && !G.sizes_given ? nto1_default : G.sizes;
+            int nsz = scaling_mode(m) && !G.sizes_given ? 1 : G.nsizes;
             for (int si = 0; si < nsz && !interrupted; si++) {
                 size_t S = sizes[si];
                 size_t plan[A__N * MAX_PRODUCERS + 1]; /* indices: new_run may move runs */
@@ -3702,6 +4050,21 @@ int main(int argc, char **argv)
                         if (G.apis[a])
                             for (int k = 0; k < G.nproducers; k++)
                                 new_run(m, I_BUS, a, S, G.producers[k], round), plan[np++] = nruns - 1;
+                } else if (m == M_GROUPS) {
+                    for (int a = 0; a < A__N; a++)
+                        if (G.apis[a])
+                            for (int k = 0; k < G.ngroups; k++) {
+                                new_run(m, I_BUS, a, S, 1, round)->ngroups = G.groups[k];
+                                plan[np++] = nruns - 1;
+                            }
+                } else if (m == M_PARTS) {
+                    for (int a = 0; a < A__N; a++)
+                        if (G.apis[a])
+                            for (int k = 0; k < G.nparts; k++) {
+                                struct run *x = new_run(m, I_BUS, a, S, G.parts[k], round);
+                                x->nparts = G.parts[k];
+                                plan[np++] = nruns - 1;
+                            }
                 } else {
                     bool lat = m == M_LATENCY || m == M_PINGPONG;
                     bool base = false;
@@ -3728,8 +4091,10 @@ int main(int argc, char **argv)
                         continue;
                     }
                     const struct run *a = &runs[plan[k]];
+                    int nparts = a->nparts, ngroups = a->ngroups; /* new_run may move runs */
                     struct run *b = new_run(a->mode, a->impl, a->api, a->size, a->nprod, round);
                     b->stat = true;
+                    b->nparts = nparts, b->ngroups = ngroups;
                     order[no++] = round % 2 ? nruns - 1 : plan[k];
                     order[no++] = round % 2 ? plan[k] : nruns - 1;
                 }
@@ -3768,6 +4133,8 @@ int main(int argc, char **argv)
         if (DB.on)
             print_durable();
     }
+    if (G.tsv && print_tsv() < 0)
+        tool_fail(prog, "cannot write %s: %s", G.tsv, strerror(errno));
     bool any_fail = (GB.on && GB.err[0]) || (DB.on && DB.err[0]);
     for (size_t i = 0; i < nruns; i++)
         any_fail |= !runs[i].ok;
