@@ -414,6 +414,21 @@ typedef struct bus_consumer_config {
                                     consumer before its producer's liveness is checked
                                     (and again at this interval); default 50 */
     int spin_us;                 /* busy-poll this long before sleeping; default 20 */
+    int fetch_min_bytes;         /* Kafka's fetch.min.bytes: bus_poll waits until one of
+                                    its partitions holds at least this many bytes past its
+                                    position (a 64 B record takes 96; rounded up to the
+                                    ring index's 4 KiB steps), or until the first record it
+                                    saw has waited fetch_max_wait_us, or until timeout_ms,
+                                    then returns what is there; timeout_ms 0 never waits.
+                                    Default 1: return as soon as one record is there
+                                    (lowest latency).  Larger values trade microseconds of
+                                    latency for throughput: a consumer that trails the
+                                    producer by a few KiB stops reading the cache lines the
+                                    producer is still writing (16 KiB: 1.3-1.5x the rate
+                                    1->1 at 64 B, and each added consumer group costs the
+                                    producer < 10% instead of 30-50% on 16 cores;
+                                    docs/bench.md, "Many cores") */
+    int fetch_max_wait_us;       /* see fetch_min_bytes; default 100 */
     int member_check_ms;         /* subscribed members check the others' pids this often
                                   (from bus_poll); a dead member's partitions move then;
                                   default 100 */

@@ -80,6 +80,8 @@ BUS_API void bus_consumer_config_init(bus_consumer_config_t *cfg)
     cfg->assignment_strategy = BUS_ASSIGN_RANGE;
     cfg->dead_producer_ms = 50;
     cfg->spin_us = 20;
+    cfg->fetch_min_bytes = 1;
+    cfg->fetch_max_wait_us = 100;
     cfg->member_check_ms = 100;
     cfg->session_timeout_ms = 45000;
     cfg->max_poll_interval_ms = 300000;
@@ -104,7 +106,8 @@ BUS_API int bus_consumer_open(bus_consumer_t **out, bus_t *b, const bus_consumer
     if (cfg->auto_offset_reset < BUS_OFFSET_RESET_LATEST || cfg->auto_offset_reset > BUS_OFFSET_RESET_NONE ||
         cfg->assignment_strategy < BUS_ASSIGN_RANGE ||
         cfg->assignment_strategy > BUS_ASSIGN_COOPERATIVE_STICKY || cfg->dead_producer_ms < 1 ||
-        cfg->spin_us < 0 || cfg->auto_commit_interval_ms < 0 || cfg->member_check_ms < 1 ||
+        cfg->spin_us < 0 || cfg->fetch_min_bytes < 1 || cfg->fetch_max_wait_us < 0 ||
+        cfg->auto_commit_interval_ms < 0 || cfg->member_check_ms < 1 ||
         cfg->session_timeout_ms < 1 || cfg->max_poll_interval_ms < 1)
         return -EINVAL;
     bus_consumer_t *c = (bus_consumer_t *)calloc(1, sizeof *c);
@@ -819,6 +822,63 @@ static inline bool bus__check_stalls(bus_consumer_t *c, int64_t now, bool *stall
     return progress;
 }
 
+/* fetch_min_bytes: a wait for more bytes that began at `since` (0: none yet) ends
+ * fetch_max_wait_us later, or at the poll's own deadline if that comes first. */
+static inline int64_t bus__fetch_until(const bus_consumer_t *c, int64_t since, int64_t poll_deadline)
+{
+    int64_t until = since + (int64_t)c->cfg.fetch_max_wait_us * 1000;
+    return until < poll_deadline ? until : poll_deadline;
+}
+
+/* fetch_min_bytes: true when the poll should read now - a partition holds at least
+ * fetch_min_bytes past its position (reserved records count: they are being
+ * written), or nothing at all (the usual wait finds the first record), or the wait
+ * that began when records were first seen (*since) is over.  "At least" is read from
+ * the offset index, whose entry for a 4 KiB window is written once a record covering
+ * the window's start was reserved: a line producers write once a window, where the
+ * tail (written on every send) or the next record's line (being written now) would
+ * take cache lines away from them. */
+static inline bool bus__fetch_ready(const bus_consumer_t *c, int64_t *since, int64_t poll_deadline)
+{
+    const uint64_t W = (uint64_t)1 << BUS__WIN_SHIFT;
+    for (size_t i = 0; i < c->nparts; i++) {
+        const struct bus__cpart *cp = &c->parts[i];
+        if (cp->disk || cp->err)
+            return true;
+        uint64_t w = (cp->pos + (uint64_t)c->cfg.fetch_min_bytes + W - 1) >> BUS__WIN_SHIFT;
+        /* relaxed: a hint; the commit words confirm what is read.  An entry of an
+         * older lap names a smaller pos. */
+        uint64_t ep = atomic_load_explicit(&cp->r.index[w & cp->r.imask].pos, memory_order_relaxed);
+        if (ep >= w << BUS__WIN_SHIFT)
+            return true;
+    }
+    if (*since == 0) {
+        if (!bus__ready(c))
+            return true;
+        *since = bus__mono_ns();
+    }
+    return bus__mono_ns() >= bus__fetch_until(c, *since, poll_deadline);
+}
+
+/* Waits a little for more bytes: spins for the first spin_us of the wait, as the
+ * usual wait does, then sleeps in steps of at most 1 ms (nobody rings a consumer
+ * that is not armed, so each step is a timed sleep). */
+static inline void bus__fetch_pause(const bus_consumer_t *c, int64_t since, int64_t poll_deadline)
+{
+    int64_t now = bus__mono_ns();
+    int64_t left = bus__fetch_until(c, since, poll_deadline) - now;
+    if (now - since < (int64_t)c->cfg.spin_us * 1000 || left < 50000) {
+        for (int i = 0; i < 32; i++)
+            bus__cpu_relax();
+        return;
+    }
+    _Atomic uint32_t *bell = &c->bus->clients[c->client].doorbell;
+    /* relaxed: only the futex's expected value; a ring that changes it just ends
+     * the sleep early. */
+    bus__futex_wait(bell, atomic_load_explicit(bell, memory_order_relaxed),
+                    left < 1000000 ? left : 1000000);
+}
+
 static inline int bus__rebalance(bus_consumer_t *c);
 
 BUS_API int bus_poll(bus_consumer_t *c, bus_record_t *records, size_t max, int timeout_ms)
@@ -857,7 +917,10 @@ BUS_API int bus_poll(bus_consumer_t *c, bus_record_t *records, size_t max, int t
             usleep((useconds_t)timeout_ms * 1000);
         return 0;
     }
-    int64_t deadline = 0, spin_until = 0;
+    int64_t deadline = 0, spin_until = 0, fetch_since = 0;
+    int64_t poll_deadline = c->cfg.fetch_min_bytes > 1 && timeout_ms > 0
+                                ? bus__mono_ns() + (int64_t)timeout_ms * 1000000
+                                : INT64_MAX;
     for (;;) {
         if (c->nsubs) {
             int rr = bus__rebalance(c);
@@ -873,6 +936,11 @@ BUS_API int bus_poll(bus_consumer_t *c, bus_record_t *records, size_t max, int t
             uint32_t bell = atomic_load_explicit(&c->bus->clients[c->client].doorbell, memory_order_acquire);
             int64_t wait = deadline - now0, cap = (int64_t)c->cfg.member_check_ms * 1000000;
             bus__futex_wait(&c->bus->clients[c->client].doorbell, bell, wait < cap ? wait : cap);
+            continue;
+        }
+        if (c->cfg.fetch_min_bytes > 1 && timeout_ms != 0 &&
+            !bus__fetch_ready(c, &fetch_since, poll_deadline)) {
+            bus__fetch_pause(c, fetch_since, poll_deadline);
             continue;
         }
         int n = bus__gather(c, records, max);
