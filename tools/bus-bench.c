@@ -95,6 +95,8 @@ static struct {
     uint64_t ring_bytes;
     int64_t interval_ns;   /* latency pacing */
     int spin_us;           /* consumer spin before sleeping; -1: library default */
+    int fetch_min;         /* consumers' fetch_min_bytes; 0: library default */
+    int fetch_wait_us;     /* consumers' fetch_max_wait_us; -1: library default */
     bool check_crc;
     bool pin;
     bool json;
@@ -448,6 +450,10 @@ static void rx_open(rx_t *r, int impl, const char *topic, struct spsc_file *ring
     cc.client_id = prog;
     if (G.spin_us >= 0)
         cc.spin_us = G.spin_us;
+    if (G.fetch_min > 0)
+        cc.fetch_min_bytes = G.fetch_min;
+    if (G.fetch_wait_us >= 0)
+        cc.fetch_max_wait_us = G.fetch_wait_us;
     cc.group_id = group;
     cc.auto_commit = 0; /* what commits cost is the group mode's figure, not this one's */
     int rc = bus_consumer_open(&r->c, r->bus, &cc);
@@ -1932,6 +1938,10 @@ static bus_consumer_t *member_open(bus_t *bus, const char *group, const char *to
     cc.auto_offset_reset = BUS_OFFSET_RESET_EARLIEST;
     if (G.spin_us >= 0)
         cc.spin_us = G.spin_us;
+    if (G.fetch_min > 0)
+        cc.fetch_min_bytes = G.fetch_min;
+    if (G.fetch_wait_us >= 0)
+        cc.fetch_max_wait_us = G.fetch_wait_us;
     bus_consumer_t *c;
     int rc = bus_consumer_open(&c, bus, &cc);
     if (rc < 0)
@@ -3646,6 +3656,9 @@ static void usage(FILE *out)
             "  -R, --ring-size SIZE  ring data bytes, power of two (default 64M)\n"
             "  -i, --interval-ns N   latency mode: one message every N ns (default 2000)\n"
             "      --spin-us N       consumers' busy-poll before sleeping (default: library's)\n"
+            "      --fetch-min SIZE  consumers' fetch_min_bytes: poll waits for this much\n"
+            "                        (default 1: read each record at once)\n"
+            "      --fetch-wait-us N consumers' fetch_max_wait_us (default: library's, 100)\n"
             "      --crc             consumers verify each record's CRC32C\n"
             "      --pin             pin producers to CPU 0, consumers to CPU 1\n"
             "      --no-baseline     skip the baseline runs: spsc, durable's disk (to profile bus\n"
@@ -3845,7 +3858,7 @@ static void print_progress(const struct run *r, size_t done, size_t total)
 int main(int argc, char **argv)
 {
     enum { O_SPIN = 256, O_CRC, O_PIN, O_NOBASE, O_COMMIT_EVERY, O_GROUP_RUNS, O_BUSD, O_DATA_DIR,
-           O_BYTES, O_FLUSHES, O_STAT_EVERY, O_BUS_STAT, O_TSV };
+           O_BYTES, O_FLUSHES, O_STAT_EVERY, O_BUS_STAT, O_TSV, O_FETCH_MIN, O_FETCH_WAIT };
     static const struct option longopts[] = {
         {"bus", required_argument, NULL, 'b'},       {"mode", required_argument, NULL, 'm'},
         {"sizes", required_argument, NULL, 's'},     {"api", required_argument, NULL, 'a'},
@@ -3855,6 +3868,8 @@ int main(int argc, char **argv)
         {"seconds", required_argument, NULL, 't'},   {"rounds", required_argument, NULL, 'r'},
         {"ring-size", required_argument, NULL, 'R'}, {"interval-ns", required_argument, NULL, 'i'},
         {"spin-us", required_argument, NULL, O_SPIN}, {"crc", no_argument, NULL, O_CRC},
+        {"fetch-min", required_argument, NULL, O_FETCH_MIN},
+        {"fetch-wait-us", required_argument, NULL, O_FETCH_WAIT},
         {"pin", no_argument, NULL, O_PIN},           {"json", no_argument, NULL, 'j'},
         {"no-baseline", no_argument, NULL, O_NOBASE},
         {"commit-every", required_argument, NULL, O_COMMIT_EVERY},
@@ -3873,6 +3888,7 @@ int main(int argc, char **argv)
     G.ring_bytes = 64u << 20;
     G.interval_ns = 2000;
     G.spin_us = -1;
+    G.fetch_wait_us = -1;
     while ((opt = getopt_long(argc, argv, "b:m:s:a:p:g:P:n:t:r:R:i:jvVh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'b': G.path = optarg; break;
@@ -3889,6 +3905,10 @@ int main(int argc, char **argv)
         case 'R': G.ring_bytes = tool_size(prog, "ring size", optarg, 64u << 10, UINT64_C(1) << 34); break;
         case 'i': G.interval_ns = tool_number(prog, "interval", optarg, 0, 1000000000); break;
         case O_SPIN: G.spin_us = (int)tool_number(prog, "spin-us", optarg, 0, 1000000); break;
+        case O_FETCH_MIN: G.fetch_min = (int)tool_size(prog, "fetch-min", optarg, 1, 1u << 30); break;
+        case O_FETCH_WAIT:
+            G.fetch_wait_us = (int)tool_number(prog, "fetch-wait-us", optarg, 0, 10000000);
+            break;
         case O_CRC: G.check_crc = true; break;
         case O_PIN: G.pin = true; break;
         case O_NOBASE: G.no_baseline = true; break;

@@ -10,6 +10,8 @@
  * consumer: bus_consumer_open (no group, auto_offset_reset EARLIEST), bus_assign
  *   partition 0, bus_poll up to 256 records (zero-copy: they point into the ring).
  *   bus_poll busy-polls spin_us (default 20 µs) and then sleeps on a futex.
+ *   With --fetch-min SIZE the throughput runs' consumer sets fetch_min_bytes (it
+ *   waits for SIZE bytes, at most fetch_max_wait_us, before reading).
  * teardown: bus_topic_delete.
  */
 #include "peers.h"
@@ -116,6 +118,8 @@ static struct peers_end *bus_peers_open(struct peers_link *l, enum peers_role ro
         bus_consumer_config_init(&cc);
         cc.auto_offset_reset = BUS_OFFSET_RESET_EARLIEST;
         cc.client_id = PEERS_PROG;
+        if (l->fetch_min > 1 && !l->pingpong)
+            cc.fetch_min_bytes = l->fetch_min; /* --fetch-min: batching for throughput */
         rc = bus_consumer_open(&e->c, e->bus, &cc);
         if (rc < 0)
             peers_fail("bus: cannot open a consumer: %s", bus_strerror(rc));
