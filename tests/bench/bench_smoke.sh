@@ -23,4 +23,10 @@ for mode in 1to1 latency pingpong nto1 groups partitions; do
     grep -qE "^$mode +bus/" "$out" || { echo "bench_smoke: no bus row for mode $mode" >&2; exit 1; }
 done
 grep -q "FAILED" "$out" && { echo "bench_smoke: a run failed" >&2; exit 1; }
+# Consumers that batch (fetch_min_bytes) get every record too.
+rc=0
+"$bench" --mode 1to1,groups --rounds 1 --seconds 0.05 --sizes 64 --groups 2 --ring-size 1M \
+    --fetch-min 16K --fetch-wait-us 20 >"$out" 2>&1 || rc=$?
+cat "$out"
+[ "$rc" -eq 0 ] || { echo "bench_smoke: bus-bench --fetch-min exited $rc (want 0)" >&2; exit 1; }
 echo "bench_smoke: ok"
