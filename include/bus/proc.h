@@ -53,9 +53,12 @@ static inline int64_t bus__deadline_ns(struct bus__deadline *d)
 /* A producer's CLOCK_REALTIME, read from the TSC.  clock_gettime costs ~35 ns in
  * a VM, about as much as the rest of a small send.  Where the kernel itself trusts
  * the TSC (clocksource "tsc": constant rate, synchronised across CPUs) we measure
- * its rate against CLOCK_REALTIME over the first 20 ms, then stamp records as
- * anchor + ticks * rate, re-anchoring every 100 ms (so NTP steps and slews show up
- * within 100 ms, and the rate estimate keeps improving over the whole lifetime).
+ * its rate against CLOCK_MONOTONIC over the first 20 ms, then stamp records as
+ * anchor + ticks * rate, re-anchoring to CLOCK_REALTIME every 100 ms (so NTP steps
+ * and slews show up within 100 ms, and the rate estimate keeps improving over the
+ * whole lifetime).  The rate comes from the monotonic clock because the real one
+ * jumps: a step of the wall clock during calibration would otherwise give every
+ * later stamp a wrong rate.
  * Elsewhere, and until calibrated, it is plain clock_gettime.  The state lives in
  * the handle: a header-only library has no globals. */
 __extension__ typedef unsigned __int128 bus__u128;
@@ -67,7 +70,7 @@ struct bus__clock {
     uint64_t mult;     /* ns per tick, 32.32 fixed point */
     uint64_t until;    /* ticks after tsc0 at which to re-anchor */
     uint64_t cal_tsc;  /* first sample, for the rate */
-    int64_t cal_ns;
+    int64_t cal_mono;  /* CLOCK_MONOTONIC at cal_tsc; 0 until sampled */
 };
 
 static inline uint64_t bus__rdtsc(void)
@@ -95,14 +98,15 @@ static inline int64_t bus__clock_slow(struct bus__clock *c)
     if (c->mode < 0)
         return ns;
     uint64_t t = bus__rdtsc();
-    if (c->cal_ns == 0) {
-        c->cal_ns = ns;
+    int64_t mono = bus__mono_ns();
+    if (c->cal_mono == 0) {
+        c->cal_mono = mono;
         c->cal_tsc = t;
         return ns;
     }
-    if (ns - c->cal_ns < 20000000 || t <= c->cal_tsc)
+    if (mono - c->cal_mono < 20000000 || t <= c->cal_tsc)
         return ns;
-    c->mult = (uint64_t)(((bus__u128)(uint64_t)(ns - c->cal_ns) << 32) / (t - c->cal_tsc));
+    c->mult = (uint64_t)(((bus__u128)(uint64_t)(mono - c->cal_mono) << 32) / (t - c->cal_tsc));
     if (c->mult == 0) {
         c->mode = -1;
         return ns;
