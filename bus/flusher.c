@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "log.h"
 #include "meta.h"
 #include "segfile.h"
@@ -87,6 +88,7 @@ struct busd_flusher {
     struct bus__rec skips[BUSD_QD]; /* SKIP headers as they go to disk */
     struct busd_part *batch[BUSD_QD];
     char logged[sizeof(((struct bus__flusher *)0)->last_error)]; /* last error logged */
+    struct busd_fault fault; /* BUSD_INJECT_EIO, for tests */
 };
 
 /* ---- errors and statistics ---- */
@@ -562,6 +564,7 @@ static void busd_complete(struct busd_flusher *f, uint64_t i, int res)
         return;
     const struct busd_op *op = &f->ops[i];
     struct busd_part *p = op->p;
+    res = busd_fault_io(&f->fault, res);
     int err = res < 0 ? -res : 0;
     bool short_write = res >= 0 && op->kind == BUSD_OP_WRITE && (uint32_t)res != op->len;
     if (!err && !short_write) {
@@ -791,6 +794,7 @@ int busd_flusher_open(struct busd_flusher **out, bus_t *b, int datafd, const cha
     f->datafd = datafd;
     f->data_dir = data_dir;
     f->me = bus__self();
+    busd_fault_init(&f->fault);
     /* Not the doorbell's value: the first round counts as rung, so whatever
      * bus_flush waited for while no busd ran is flushed at once (relaxed: any
      * other value would do as well). */

@@ -1,6 +1,7 @@
-/* test_busd_faults.c - busd killed with kill -9 under load and restarted, and a
- * full disk: every acknowledged record ends up in the segments exactly once, with
- * no gap, and busd never dies of ENOSPC. */
+/* test_busd_faults.c - busd killed with kill -9 under load and restarted, a full
+ * disk, and a disk whose writes and fdatasyncs fail with EIO (BUSD_INJECT_EIO,
+ * bus/fault.h): every acknowledged record ends up in the segments exactly once,
+ * with no gap, and busd never dies of ENOSPC or EIO. */
 #include "busd/busd_test.h"
 
 #include <sys/mount.h>
@@ -236,11 +237,77 @@ static void test_enospc(void **state)
     assert_true(info.records > 0);
 }
 
+/* ---- I/O errors ---- */
+
+/* One in four of busd's segment writes, writeback kicks and fdatasyncs fails with
+ * EIO: busd logs, backs off, writes the batch again from the ring, and a producer's
+ * bus_flush returns 0 only once its records really are on disk. */
+static void test_eio(void **state)
+{
+    bdt_t *c = *state;
+    enum { N = 20000, P = 2 };
+    uint64_t seed = bt_seed("eio");
+    char seed_s[32];
+    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)(seed % 1000000007u));
+    bus_topic_config_t tc;
+    bus_topic_config_init(&tc);
+    tc.partitions = P;
+    tc.ring_bytes = 256 << 10;
+    tc.max_record_bytes = 4096;
+    tc.segment_bytes = 64 << 10;
+    tc.durability = BUS_DURABILITY_ASYNC;
+    tc.flush_ms = 2;
+    assert_rc(bus_topic_create(c->bus, "eio", &tc), 0);
+    char logpath[] = "/tmp/busd-eio.XXXXXX"; /* busd's stderr: a file cannot fill up */
+    int logfd = mkstemp(logpath);
+    assert_true(logfd >= 0);
+    unlink(logpath);
+    setenv("BUSD_INJECT_EIO", "4", 1);
+    setenv("BUSD_INJECT_SEED", seed_s, 1);
+    pid_t busd = bdt_start_fd(c->dir, c->data, logfd);
+    unsetenv("BUSD_INJECT_EIO");
+    unsetenv("BUSD_INJECT_SEED");
+    assert_true(busd > 0);
+    bdt_wait_ready(c->bus, busd);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t prod = bt_fork();
+    assert_true(prod >= 0);
+    if (prod == 0) {
+        close(fds[0]);
+        producer(c->dir, "eio", N, fds[1]);
+    }
+    close(fds[1]);
+    bt_child_ok(prod);
+    int64_t acked = 0, a;
+    while (read(fds[0], &a, sizeof a) == (ssize_t)sizeof a)
+        acked = a;
+    close(fds[0]);
+    assert_int_equal(acked, N); /* its last bus_flush returned 0 */
+    assert_true(atomic_load(&c->bus->ctl->flusher.errors) > 0);
+    assert_false(bdt_exited(busd));
+    bdt_stop(busd, SIGTERM, 0);
+    /* busd said what it did: the injection, then the failures it retried */
+    static char log[1 << 16];
+    size_t used = 0;
+    ssize_t r;
+    while (used < sizeof log - 1 &&
+           (r = pread(logfd, log + used, sizeof log - 1 - used, (off_t)used)) > 0)
+        used += (size_t)r;
+    log[used] = '\0';
+    close(logfd);
+    assert_non_null(strstr(log, "fault injection"));
+    assert_non_null(strstr(log, strerror(EIO)));
+    assert_non_null(strstr(log, "retrying"));
+    check_all(c, "eio", P, N, 4096);
+}
+
 int main(void)
 {
     bdt_busd();
     const struct CMUnitTest tests[] = {
         BDT_TEST(test_kill9_under_load),
+        BDT_TEST(test_eio),
         cmocka_unit_test_setup_teardown(test_enospc, bdt_setup, teardown_mount),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
