@@ -1,7 +1,9 @@
 /* test_mp_dead_producer.c - a producer process killed between reserving and
  * committing (and one killed at a random moment mid-stream) never blocks the
  * consumer: it gets past the dead slot after dead_producer_ms, offsets skip exactly
- * the dead record, every committed record arrives intact, and `reaped` counts it. */
+ * the dead record, every committed record arrives intact, and `reaped` counts it.
+ * A producer only stopped (SIGSTOP) for many times that bound is alive: it is
+ * waited for, never reaped, and its record arrives once it is continued. */
 #include "common/bus_test.h"
 
 enum { VAL_MAX = 120 };
@@ -455,6 +457,67 @@ static void test_killed_mid_stream(void **state)
     }
 }
 
+/* SIGSTOP between reserve and commit, for 10x dead_producer_ms: the consumer waits
+ * (the pid is alive), nothing is reaped; SIGCONT: the record and the one behind it
+ * arrive intact at offsets 0 and 1. */
+static void test_stopped_producer(void **state)
+{
+    bt_ctx_t *ctx = *state;
+    const char *topic = "stopped";
+    assert_rc(bt_topic(ctx->bus, topic, 1, 64 << 10, 4096, BUS_OVERFLOW_BLOCK), 0);
+    bus_consumer_t *c = parent_consumer(ctx->bus, topic); /* dead_producer_ms 20 */
+    bus_producer_t *p;
+    assert_rc(bus_producer_open(&p, ctx->bus, topic, NULL), 0);
+    pid_t d = bt_fork();
+    assert_true(d >= 0);
+    if (d == 0) {
+        bus_t *bus;
+        bus_producer_t *dp = child_producer(&bus, ctx->dir, topic);
+        unsigned char v[sizeof(val_t) + VAL_MAX];
+        size_t len = make_value(v, 1, 0);
+        bus_record_t rec = {0};
+        bus_reservation_t res;
+        rec.partition = 0;
+        rec.value_len = len;
+        CHILD_CHECK_RC(bus_send_reserve(dp, &rec, &res), 0);
+        CHILD_CHECK_EQ(res.offset, 0);
+        memcpy(res.value, v, len / 2); /* half written when it stops */
+        raise(SIGSTOP);
+        memcpy((unsigned char *)res.value + len / 2, v + len / 2, len - len / 2);
+        CHILD_CHECK_RC(bus_send_commit(dp, &res), 0);
+        bus_producer_close(dp);
+        bus_close(bus);
+        _exit(0);
+    }
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    assert_int_equal(waitid(P_PID, (id_t)d, &si, WSTOPPED), 0);
+    assert_int_equal(si.si_code, CLD_STOPPED);
+    unsigned char v[sizeof(val_t) + VAL_MAX];
+    size_t len = make_value(v, 0, 0);
+    bus_meta_t m = {0, 0, 0};
+    assert_rc(bus_send(p, NULL, 0, v, len, &m), 0);
+    assert_int_equal(m.offset, 1);
+    tally_t t;
+    memset(&t, 0, sizeof(t));
+    for (int i = 0; i < 10; i++) /* 10 x 20 ms: each poll finds the reservation alive */
+        assert_int_equal(consume(c, &t, 20), 0);
+    assert_int_equal(reaped_of(ctx->bus, topic), 0);
+    assert_int_equal(kill(d, SIGCONT), 0);
+    int64_t deadline = bt_now_ns(CLOCK_MONOTONIC) + (int64_t)bt_hang_s() * 1000000000;
+    while (t.got < 2 && bt_now_ns(CLOCK_MONOTONIC) < deadline)
+        consume(c, &t, 100);
+    bt_child_ok(d);
+    assert_int_equal(t.got, 2);
+    assert_int_equal(t.nskipped, 0);
+    assert_int_equal(t.next_seq[0], 1);
+    assert_int_equal(t.next_seq[1], 1);
+    assert_int_equal(t.next_off, 2);
+    assert_int_equal(reaped_of(ctx->bus, topic), 0);
+    bus_consumer_close(c);
+    bus_producer_close(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -462,6 +525,7 @@ int main(void)
         BT_TEST(test_killed_after_reserve_idle),
         BT_TEST(test_killed_reserve_across_wrap),
         BT_TEST(test_killed_mid_stream),
+        BT_TEST(test_stopped_producer),
     };
     return cmocka_run_group_tests_name("mp_dead_producer", tests, NULL, NULL);
 }
