@@ -830,34 +830,40 @@ static inline int64_t bus__fetch_until(const bus_consumer_t *c, int64_t since, i
     return until < poll_deadline ? until : poll_deadline;
 }
 
-/* fetch_min_bytes: true when the poll should read now - a partition holds at least
+/* fetch_min_bytes: what the poll should do now.  READ: a partition holds at least
  * fetch_min_bytes past its position (reserved records count: they are being
- * written), or nothing at all (the usual wait finds the first record), or the wait
- * that began when records were first seen (*since) is over.  "At least" is read from
- * the offset index, whose entry for a 4 KiB window is written once a record covering
- * the window's start was reserved: a line producers write once a window, where the
- * tail (written on every send) or the next record's line (being written now) would
- * take cache lines away from them. */
-static inline bool bus__fetch_ready(const bus_consumer_t *c, int64_t *since, int64_t poll_deadline)
+ * written), or the wait that began when records were first seen (*since) is over.
+ * MORE: records are there, but fewer: wait for more.  NONE: nothing at all; the
+ * usual wait finds the first record (a gather now could catch one that just came,
+ * and return it alone).  "At least" is read from the offset index, whose entry for
+ * a 4 KiB window is written once a record covering the window's start was
+ * reserved: a line producers write once a window, where the tail (written on every
+ * send) or the next record's line (being written now) would take cache lines away
+ * from them. */
+enum bus__fetch { BUS__FETCH_READ, BUS__FETCH_MORE, BUS__FETCH_NONE };
+
+static inline enum bus__fetch bus__fetch_state(const bus_consumer_t *c, int64_t *since,
+                                               int64_t poll_deadline)
 {
     const uint64_t W = (uint64_t)1 << BUS__WIN_SHIFT;
     for (size_t i = 0; i < c->nparts; i++) {
         const struct bus__cpart *cp = &c->parts[i];
         if (cp->disk || cp->err)
-            return true;
+            return BUS__FETCH_READ;
         uint64_t w = (cp->pos + (uint64_t)c->cfg.fetch_min_bytes + W - 1) >> BUS__WIN_SHIFT;
         /* relaxed: a hint; the commit words confirm what is read.  An entry of an
          * older lap names a smaller pos. */
         uint64_t ep = atomic_load_explicit(&cp->r.index[w & cp->r.imask].pos, memory_order_relaxed);
         if (ep >= w << BUS__WIN_SHIFT)
-            return true;
+            return BUS__FETCH_READ;
     }
     if (*since == 0) {
         if (!bus__ready(c))
-            return true;
+            return BUS__FETCH_NONE;
         *since = bus__mono_ns();
     }
-    return bus__mono_ns() >= bus__fetch_until(c, *since, poll_deadline);
+    return bus__mono_ns() >= bus__fetch_until(c, *since, poll_deadline) ? BUS__FETCH_READ
+                                                                          : BUS__FETCH_MORE;
 }
 
 /* Waits a little for more bytes: spins for the first spin_us of the wait, as the
@@ -938,12 +944,14 @@ BUS_API int bus_poll(bus_consumer_t *c, bus_record_t *records, size_t max, int t
             bus__futex_wait(&c->bus->clients[c->client].doorbell, bell, wait < cap ? wait : cap);
             continue;
         }
-        if (c->cfg.fetch_min_bytes > 1 && timeout_ms != 0 &&
-            !bus__fetch_ready(c, &fetch_since, poll_deadline)) {
+        enum bus__fetch fetch = c->cfg.fetch_min_bytes > 1 && timeout_ms != 0
+                                    ? bus__fetch_state(c, &fetch_since, poll_deadline)
+                                    : BUS__FETCH_READ;
+        if (fetch == BUS__FETCH_MORE) {
             bus__fetch_pause(c, fetch_since, poll_deadline);
             continue;
         }
-        int n = bus__gather(c, records, max);
+        int n = fetch == BUS__FETCH_READ ? bus__gather(c, records, max) : 0;
         if (n != 0) {
             if (n > 0) {
                 int r = bus__decode_headers(c, records, (size_t)n);
