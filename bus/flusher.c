@@ -53,6 +53,7 @@ struct busd_part {
 struct busd_topic {
     struct bus__topic_ref t;
     struct busd_part *parts; /* t.partitions of them */
+    bool damaged;            /* its entry changed but its rings live on: logged once */
 };
 
 enum busd_op_kind {
@@ -307,6 +308,22 @@ static void busd_topic_drop(struct busd_flusher *f, uint32_t idx, bool deleted)
     f->topics[idx] = NULL;
 }
 
+/* Was this topic deleted?  Its entry changed; but whoever can write the control
+ * segment can change an entry, and a deletion removes segments.  bus_topic_delete
+ * marks every ring deleted before it frees the entry (release, then the entry's
+ * release; our acquire of the entry's state came first), so a real deletion shows
+ * in the rings too. */
+static bool busd_topic_deleted(const struct busd_topic *tp)
+{
+    for (int32_t i = 0; i < tp->t.partitions; i++) {
+        const struct bus__ring *r = &tp->parts[i].r;
+        /* acquire: pairs with the release of BUS__RING_DELETED in bus__topic_unlink() */
+        if (r->hdr && atomic_load_explicit(&r->hdr->state, memory_order_acquire) != BUS__RING_DELETED)
+            return false;
+    }
+    return true;
+}
+
 /* New durable topics get flushed, deleted (or recreated) ones let go. */
 static void busd_rescan(struct busd_flusher *f)
 {
@@ -319,6 +336,14 @@ static void busd_rescan(struct busd_flusher *f)
         uint64_t inc = atomic_load_explicit(&e->incarnation, memory_order_acquire);
         if (state == BUS__TOPIC_READY && (cur ? inc == cur->t.incarnation : inc == f->ignored[i]))
             continue;
+        if (cur && !busd_topic_deleted(cur)) {
+            if (!cur->damaged)
+                busd_error(f, "topic %s: its entry in the control segment changed, but its rings "
+                           "were not deleted (damaged shared memory?): still flushing it",
+                           cur->t.name);
+            cur->damaged = true;
+            continue;
+        }
         if (cur)
             busd_topic_drop(f, i, true);
         struct bus__topic_ref t;
@@ -774,7 +799,7 @@ int busd_flusher_open(struct busd_flusher **out, bus_t *b, int datafd, const cha
     struct busd_flusher *f = calloc(1, sizeof *f);
     if (!f)
         return -ENOMEM;
-    f->ntopics = b->ctl->max_topics;
+    f->ntopics = b->max_topics;
     f->topics = calloc(f->ntopics, sizeof *f->topics);
     f->ignored = calloc(f->ntopics, sizeof *f->ignored);
     if (!f->topics || !f->ignored) {

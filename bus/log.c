@@ -7,17 +7,43 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 static FILE *busd_log_fp;   /* NULL: stderr */
-static char *busd_log_path; /* NULL: stderr */
+static int busd_log_dirfd = -1;
+static char *busd_log_name; /* in busd_log_dirfd; NULL: stderr */
+static unsigned busd_log_mode;
 
-static FILE *busd_log_fopen(const char *path)
+/* Opens (creating it with busd_log_mode) the log file in its directory. */
+static FILE *busd_log_fopen(void)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    int fd = openat(busd_log_dirfd, busd_log_name, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                    0600);
+    if (fd >= 0) {
+        /* Ours: the mode asked for (umask does not apply), the directory's group
+         * where it is setgid. */
+        struct stat d, st;
+        if (fstat(busd_log_dirfd, &d) < 0 || fstat(fd, &st) < 0 ||
+            ((d.st_mode & S_ISGID) && st.st_gid != d.st_gid && fchown(fd, (uid_t)-1, d.st_gid) < 0) ||
+            fchmod(fd, busd_log_mode) < 0) {
+            int e = errno;
+            close(fd);
+            errno = e;
+            return NULL;
+        }
+    } else if (errno == EEXIST) {
+        fd = openat(busd_log_dirfd, busd_log_name, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+    }
     if (fd < 0)
         return NULL;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) { /* a fifo or a device is no log */
+        close(fd);
+        errno = EINVAL;
+        return NULL;
+    }
     FILE *fp = fdopen(fd, "a");
     if (!fp) {
         int e = errno;
@@ -29,29 +55,31 @@ static FILE *busd_log_fopen(const char *path)
     return fp;
 }
 
-int busd_log_open(const char *path)
+int busd_log_open(int dirfd, const char *name, unsigned mode)
 {
     busd_log_close();
-    if (!path)
+    if (!name)
         return 0;
-    FILE *fp = busd_log_fopen(path);
-    if (!fp)
-        return -errno;
-    char *copy = strdup(path);
-    if (!copy) {
-        fclose(fp);
+    busd_log_name = strdup(name);
+    if (!busd_log_name)
         return -ENOMEM;
+    busd_log_dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+    busd_log_mode = mode;
+    FILE *fp = busd_log_dirfd >= 0 ? busd_log_fopen() : NULL;
+    if (!fp) {
+        int r = -errno;
+        busd_log_close();
+        return r;
     }
     busd_log_fp = fp;
-    busd_log_path = copy;
     return 0;
 }
 
 int busd_log_reopen(void)
 {
-    if (!busd_log_path)
+    if (!busd_log_name)
         return 0;
-    FILE *fp = busd_log_fopen(busd_log_path);
+    FILE *fp = busd_log_fopen();
     if (!fp)
         return -errno;
     fclose(busd_log_fp);
@@ -85,7 +113,10 @@ void busd_log_close(void)
 {
     if (busd_log_fp)
         fclose(busd_log_fp);
-    free(busd_log_path);
+    if (busd_log_dirfd >= 0)
+        close(busd_log_dirfd);
+    free(busd_log_name);
     busd_log_fp = NULL;
-    busd_log_path = NULL;
+    busd_log_dirfd = -1;
+    busd_log_name = NULL;
 }

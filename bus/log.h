@@ -9,9 +9,12 @@
 #ifndef BUSD_LOG_H
 #define BUSD_LOG_H
 
-/* Logs to `path` (appended, created 0600), or to stderr when path is NULL.
- * Returns 0 or a negative errno. */
-int busd_log_open(const char *path);
+/* Logs to file `name` in directory dirfd (appended; created with `mode` and the
+ * directory's group where that is setgid), or to stderr when name is NULL.  The
+ * file is opened relative to the directory (dirfd is duplicated; SIGHUP's reopen
+ * uses it too) with O_NOFOLLOW: a symlink in its place is refused (-ELOOP), never
+ * written through.  Returns 0 or a negative errno. */
+int busd_log_open(int dirfd, const char *name, unsigned mode);
 
 /* Reopens the log file (after a rotation).  Returns 0 or a negative errno; on
  * failure the old file stays in use. */

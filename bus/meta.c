@@ -2,6 +2,7 @@
 #include "meta.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -39,21 +40,67 @@ struct groups_hdr {
     uint32_t hdr_crc;     /* CRC32C of the bytes before it */
 };
 
-static int join(char *buf, size_t n, const char *a, const char *b)
+/* Gives what busd made in directory dirfd its mode and group, on the descriptor:
+ * a file gets the directory's mode without x (0700 -> 0600, 2770 -> 0660), a
+ * directory the directory's; the group is the directory's where that is setgid
+ * (a bus shared with a group).  umask does not apply. */
+static int meta_own(int dirfd, int fd)
 {
-    return snprintf(buf, n, "%s/%s", a, b) < (int)n ? 0 : -ENAMETOOLONG;
+    struct stat d, st;
+    if (fstat(dirfd, &d) < 0 || fstat(fd, &st) < 0)
+        return -errno;
+    if ((d.st_mode & S_ISGID) && st.st_gid != d.st_gid && fchown(fd, (uid_t)-1, d.st_gid) < 0)
+        return -errno;
+    mode_t mode = S_ISDIR(st.st_mode) ? (d.st_mode & 02777) : (d.st_mode & 0666);
+    return fchmod(fd, mode) < 0 ? -errno : 0;
 }
 
-/* Writes dir/name through dir/name.tmp: write, fdatasync, rename, fsync dir. */
-static int write_atomic(const char *dir, const char *name, const void *buf, size_t len)
+/* Opens (making it if missing, with meta_own) directory `name` in dirfd; never
+ * through a symlink.  A descriptor or a negative errno. */
+static int meta_subdir(int dirfd, const char *name)
 {
-    char tmp[4096], dst[4096];
-    int r = join(dst, sizeof dst, dir, name);
-    if (r < 0 || snprintf(tmp, sizeof tmp, "%s.tmp", dst) >= (int)sizeof tmp)
-        return -ENAMETOOLONG;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    bool made = mkdirat(dirfd, name, 0700) == 0;
+    if (!made && errno != EEXIST)
+        return -errno;
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return -errno;
+    int r = made ? meta_own(dirfd, fd) : 0;
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    return fd;
+}
+
+/* DATA_DIR/_bus, or DATA_DIR/_bus/topics: a descriptor or a negative errno.  Below
+ * the data directory (made absolute and checked by busd) no symlink is followed. */
+static int meta_dir(const char *data_dir, bool topics)
+{
+    int d = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d < 0)
+        return -errno;
+    int b = openat(d, "_bus", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int e = errno;
+    close(d);
+    if (b < 0 || !topics)
+        return b < 0 ? -e : b;
+    int t = openat(b, "topics", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    e = errno;
+    close(b);
+    return t < 0 ? -e : t;
+}
+
+/* Writes name in dirfd through name.tmp: write, fdatasync, rename, fsync dir. */
+static int write_atomic(int dirfd, const char *name, const void *buf, size_t len)
+{
+    char tmp[BUS_TOPIC_NAME_MAX + 32];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", name) >= (int)sizeof tmp)
+        return -ENAMETOOLONG;
+    int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    int r = meta_own(dirfd, fd);
     const char *p = buf;
     for (size_t done = 0; done < len && r == 0;) {
         ssize_t w = write(fd, p + done, len - done);
@@ -65,25 +112,19 @@ static int write_atomic(const char *dir, const char *name, const void *buf, size
     if (r == 0 && fdatasync(fd) < 0)
         r = -errno;
     close(fd);
-    if (r == 0 && rename(tmp, dst) < 0)
+    if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
         r = -errno;
     if (r < 0) {
-        unlink(tmp);
+        unlinkat(dirfd, tmp, 0);
         return r;
     }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        if (fsync(dfd) < 0)
-            r = -errno;
-        close(dfd);
-    }
-    return r;
+    return fsync(dirfd) < 0 ? -errno : 0;
 }
 
 /* Reads a whole small file into buf (at most n bytes); the length or an error. */
-static ssize_t read_small(const char *path, void *buf, size_t n)
+static ssize_t read_small(int dirfd, const char *name, void *buf, size_t n)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return -errno;
     ssize_t got = 0;
@@ -102,21 +143,29 @@ static ssize_t read_small(const char *path, void *buf, size_t n)
     return got;
 }
 
-static int topics_dir(char *buf, size_t n, const char *data_dir)
-{
-    return snprintf(buf, n, "%s/_bus/topics", data_dir) < (int)n ? 0 : -ENAMETOOLONG;
-}
-
 int meta_init(const char *data_dir)
 {
-    char path[4096];
-    int r = snprintf(path, sizeof path, "%s/_bus", data_dir) < (int)sizeof path ? 0 : -ENAMETOOLONG;
-    if (r == 0 && mkdir(path, 0755) < 0 && errno != EEXIST)
-        r = -errno;
-    if (r == 0 && (r = topics_dir(path, sizeof path, data_dir)) == 0 && mkdir(path, 0755) < 0 &&
-        errno != EEXIST)
-        r = -errno;
-    return r;
+    int d = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d < 0)
+        return -errno;
+    int b = meta_subdir(d, "_bus");
+    close(d);
+    if (b < 0)
+        return b;
+    int t = meta_subdir(b, "topics");
+    close(b);
+    if (t < 0)
+        return t;
+    close(t);
+    return 0;
+}
+
+/* "<name>.topic", for a valid topic name only: the name becomes a file name. */
+static int topic_file_name(char *buf, size_t n, const char *name)
+{
+    if (bus_topic_name_check(name) < 0)
+        return BUS_ETOPICNAME;
+    return snprintf(buf, n, "%s.topic", name) < (int)n ? 0 : -ENAMETOOLONG;
 }
 
 static void topic_file_of(struct topic_file *f, const char *name, const bus_topic_config_t *cfg)
@@ -141,35 +190,48 @@ static void topic_file_of(struct topic_file *f, const char *name, const bus_topi
 
 int meta_topic_save(const char *data_dir, const char *name, const bus_topic_config_t *cfg)
 {
-    char dir[4096], file[BUS_TOPIC_NAME_MAX + 8];
+    char file[BUS_TOPIC_NAME_MAX + 8];
     struct topic_file f, old;
-    int r = topics_dir(dir, sizeof dir, data_dir);
+    int r = topic_file_name(file, sizeof file, name);
     if (r < 0)
         return r;
-    snprintf(file, sizeof file, "%s.topic", name);
+    int dfd = meta_dir(data_dir, true);
+    if (dfd < 0)
+        return dfd;
     topic_file_of(&f, name, cfg);
-    char path[4096 + sizeof file];
-    if (join(path, sizeof path, dir, file) == 0 && read_small(path, &old, sizeof old) == (ssize_t)sizeof old &&
-        memcmp(&old, &f, sizeof f) == 0)
-        return 0; /* unchanged */
-    return write_atomic(dir, file, &f, sizeof f);
+    if (read_small(dfd, file, &old, sizeof old) != (ssize_t)sizeof old || memcmp(&old, &f, sizeof f) != 0)
+        r = write_atomic(dfd, file, &f, sizeof f);
+    close(dfd);
+    return r;
 }
 
 int meta_topic_remove(const char *data_dir, const char *name)
 {
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s/_bus/topics/%s.topic", data_dir, name) >= (int)sizeof path)
-        return -ENAMETOOLONG;
-    return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+    char file[BUS_TOPIC_NAME_MAX + 8];
+    int r = topic_file_name(file, sizeof file, name);
+    if (r < 0)
+        return r;
+    int dfd = meta_dir(data_dir, true);
+    if (dfd < 0)
+        return dfd == -ENOENT ? 0 : dfd;
+    if (unlinkat(dfd, file, 0) < 0 && errno != ENOENT)
+        r = -errno;
+    close(dfd);
+    return r;
 }
 
 int meta_topic_load(const char *data_dir, const char *name, bus_topic_config_t *cfg)
 {
-    char path[4096];
+    char file[BUS_TOPIC_NAME_MAX + 8];
     struct topic_file f;
-    if (snprintf(path, sizeof path, "%s/_bus/topics/%s.topic", data_dir, name) >= (int)sizeof path)
-        return -ENAMETOOLONG;
-    ssize_t got = read_small(path, &f, sizeof f);
+    int r = topic_file_name(file, sizeof file, name);
+    if (r < 0)
+        return r;
+    int dfd = meta_dir(data_dir, true);
+    if (dfd < 0)
+        return dfd;
+    ssize_t got = read_small(dfd, file, &f, sizeof f);
+    close(dfd);
     if (got < 0)
         return (int)got;
     if (got >= 8 && f.magic != META_TOPIC_MAGIC)
@@ -197,13 +259,16 @@ int meta_topic_load(const char *data_dir, const char *name, bus_topic_config_t *
 
 int meta_topic_each(const char *data_dir, int (*fn)(void *arg, const char *name), void *arg)
 {
-    char dir[4096];
-    int r = topics_dir(dir, sizeof dir, data_dir);
-    if (r < 0)
+    int dfd = meta_dir(data_dir, true);
+    if (dfd < 0)
+        return dfd == -ENOENT ? 0 : dfd;
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        int r = -errno;
+        close(dfd);
         return r;
-    DIR *d = opendir(dir);
-    if (!d)
-        return errno == ENOENT ? 0 : -errno;
+    }
+    int r = 0;
     for (struct dirent *de; r == 0 && (de = readdir(d)) != NULL;) {
         size_t len = strlen(de->d_name);
         if (len <= 6 || len - 6 > BUS_TOPIC_NAME_MAX || strcmp(de->d_name + len - 6, ".topic") != 0)
@@ -211,7 +276,7 @@ int meta_topic_each(const char *data_dir, int (*fn)(void *arg, const char *name)
         char name[BUS_TOPIC_NAME_MAX + 1];
         memcpy(name, de->d_name, len - 6);
         name[len - 6] = '\0';
-        if (bus_topic_name_check(name) == 0)
+        if (bus_topic_name_check(name) == 0) /* another name is none of ours: never a file name */
             r = fn(arg, name);
     }
     closedir(d);
@@ -229,7 +294,7 @@ static int offsets_of(bus_t *b, const struct bus__topic_ref *t, struct meta_offs
             struct bus__gslot *s = &ring.gslots[i];
             uint32_t gi = atomic_load_explicit(&s->group, memory_order_acquire); /* pairs with R5's slot set-up */
             int64_t committed = atomic_load_explicit(&s->committed, memory_order_acquire); /* pairs with the commit */
-            if (gi == 0 || gi > b->ctl->max_groups || committed < 0)
+            if (gi == 0 || gi > b->max_groups || committed < 0)
                 continue;
             struct bus__group_entry *g = &b->groups[gi - 1];
             if (atomic_load_explicit(&g->state, memory_order_acquire) != BUS__GROUP_ACTIVE || /* A5 */
@@ -264,17 +329,15 @@ int meta_groups_save(bus_t *b, const char *data_dir, uint32_t *last_crc)
     struct meta_offset *v = NULL;
     size_t n = 0, cap = 0;
     int r = 0;
-    for (uint32_t i = 0; i < b->ctl->max_topics && r == 0; i++) {
+    for (uint32_t i = 0; i < b->max_topics && r == 0; i++) {
         struct bus__topic_ref t;
         if (bus__topic_read(&b->topics[i], &t) && t.durability != BUS_DURABILITY_NONE)
             r = offsets_of(b, &t, &v, &n, &cap);
     }
-    char *buf = NULL, dir[4096];
+    char *buf = NULL;
     size_t len = sizeof(struct groups_hdr) + n * sizeof *v;
     if (r == 0 && !(buf = malloc(len)))
         r = -ENOMEM;
-    if (r == 0 && snprintf(dir, sizeof dir, "%s/_bus", data_dir) >= (int)sizeof dir)
-        r = -ENAMETOOLONG;
     if (r == 0) {
         struct groups_hdr h = {META_GROUPS_MAGIC, META_VERSION, sizeof(struct meta_offset), n,
                                n ? bus__crc32c(0, v, n * sizeof *v) : 0, 0};
@@ -283,8 +346,14 @@ int meta_groups_save(bus_t *b, const char *data_dir, uint32_t *last_crc)
         if (n)
             memcpy(buf + sizeof h, v, n * sizeof *v);
         uint32_t all = bus__crc32c(0, buf, len);
-        if (all != *last_crc && (r = write_atomic(dir, "groups", buf, len)) == 0)
-            *last_crc = all; /* unchanged offsets are not written again */
+        int dfd = all != *last_crc ? meta_dir(data_dir, false) : -1;
+        if (dfd >= 0) {
+            if ((r = write_atomic(dfd, "groups", buf, len)) == 0)
+                *last_crc = all; /* unchanged offsets are not written again */
+            close(dfd);
+        } else if (all != *last_crc) {
+            r = dfd;
+        }
     }
     free(buf);
     free(v);
@@ -293,36 +362,41 @@ int meta_groups_save(bus_t *b, const char *data_dir, uint32_t *last_crc)
 
 int meta_groups_load(const char *data_dir, struct meta_offset **offs, size_t *n)
 {
-    char path[4096];
     *offs = NULL;
     *n = 0;
-    if (snprintf(path, sizeof path, "%s/_bus/groups", data_dir) >= (int)sizeof path)
-        return -ENAMETOOLONG;
+    int dfd = meta_dir(data_dir, false);
+    if (dfd < 0)
+        return dfd == -ENOENT ? 0 : dfd;
     struct groups_hdr h;
-    ssize_t got = read_small(path, &h, sizeof h);
-    if (got == -ENOENT)
-        return 0;
-    if (got < 0)
-        return (int)got;
-    if (got >= 8 && h.magic != META_GROUPS_MAGIC)
-        return BUS_EBADMAGIC;
-    if (got != (ssize_t)sizeof h || h.hdr_crc != bus__crc32c(0, &h, offsetof(struct groups_hdr, hdr_crc)))
-        return BUS_ECORRUPT;
-    if (h.version != META_VERSION)
-        return BUS_EVERSION;
-    if (h.entry_bytes != sizeof(struct meta_offset) || h.count > (1u << 24))
-        return BUS_ECORRUPT;
-    size_t len = sizeof h + h.count * sizeof(struct meta_offset);
-    char *buf = malloc(len);
-    if (!buf)
-        return -ENOMEM;
-    got = read_small(path, buf, len);
-    struct meta_offset *v = (struct meta_offset *)(void *)(buf + sizeof h);
-    if (got != (ssize_t)len || (h.count && bus__crc32c(0, v, h.count * sizeof *v) != h.crc)) {
-        free(buf);
-        return got < 0 ? (int)got : BUS_ECORRUPT;
+    char *buf = NULL;
+    size_t len = 0;
+    ssize_t got = read_small(dfd, "groups", &h, sizeof h);
+    int r = got == -ENOENT ? 1 : got < 0 ? (int)got : 0;
+    if (r == 0 && got >= 8 && h.magic != META_GROUPS_MAGIC)
+        r = BUS_EBADMAGIC;
+    else if (r == 0 && (got != (ssize_t)sizeof h || h.hdr_crc != bus__crc32c(0, &h, offsetof(struct groups_hdr, hdr_crc))))
+        r = BUS_ECORRUPT;
+    else if (r == 0 && h.version != META_VERSION)
+        r = BUS_EVERSION;
+    else if (r == 0 && (h.entry_bytes != sizeof(struct meta_offset) || h.count > (1u << 24)))
+        r = BUS_ECORRUPT;
+    if (r == 0) {
+        len = sizeof h + h.count * sizeof(struct meta_offset);
+        if (!(buf = malloc(len)))
+            r = -ENOMEM;
     }
-    memmove(buf, v, h.count * sizeof *v);
+    if (r == 0) {
+        got = read_small(dfd, "groups", buf, len);
+        const struct meta_offset *v = (const struct meta_offset *)(const void *)(buf + sizeof h);
+        if (got != (ssize_t)len || (h.count && bus__crc32c(0, v, h.count * sizeof *v) != h.crc))
+            r = got < 0 ? (int)got : BUS_ECORRUPT;
+    }
+    close(dfd);
+    if (r != 0) {
+        free(buf);
+        return r > 0 ? 0 : r; /* 1: no file */
+    }
+    memmove(buf, buf + sizeof h, h.count * sizeof(struct meta_offset));
     *offs = (struct meta_offset *)(void *)buf;
     *n = h.count;
     for (size_t i = 0; i < *n; i++) { /* names are checked by their users; terminate them */

@@ -97,7 +97,7 @@ static bool index_agrees(int dirfd, int64_t base, int fd, uint32_t max_record)
 {
     char name[BUS__SEG_NAME_MAX];
     bus__seg_file_name(name, sizeof name, base, true);
-    int ifd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+    int ifd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (ifd < 0)
         return errno == ENOENT; /* none: readers scan from the start */
     struct seg_reader rd;
@@ -124,11 +124,21 @@ static int index_rebuild(int dirfd, int64_t base, int fd, uint32_t max_record)
     char name[BUS__SEG_NAME_MAX], tmp[BUS__SEG_NAME_MAX + 4];
     bus__seg_file_name(name, sizeof name, base, true);
     snprintf(tmp, sizeof tmp, "%s.tmp", name);
-    int ifd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int ifd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (ifd < 0)
         return -errno;
+    /* The segment's own mode and group, which are the bus's (umask does not
+     * apply); its group where we may give it (the directory's setgid did). */
+    struct stat sst, ist;
+    int r = fstat(fd, &sst) < 0 || fstat(ifd, &ist) < 0 ? -errno : 0;
+    if (r == 0 && ist.st_gid != sst.st_gid)
+        (void)!fchown(ifd, (uid_t)-1, sst.st_gid);
+    if (r == 0 && fchmod(ifd, sst.st_mode & 0666) < 0)
+        r = -errno;
     struct seg_reader rd;
-    int r = reader_open(&rd, fd, base, max_record);
+    memset(&rd, 0, sizeof rd);
+    if (r == 0)
+        r = reader_open(&rd, fd, base, max_record);
     uint64_t last = sizeof(struct bus__seg_hdr);
     off_t at = 0;
     const struct bus__rec *rec;
@@ -247,7 +257,7 @@ static int load_range(int dirfd, const int64_t *bases, size_t n, uint32_t max_re
     for (int rc = 0; i > 0 && i <= n && from < end; i++) {
         char name[BUS__SEG_NAME_MAX];
         bus__seg_file_name(name, sizeof name, bases[i - 1], false);
-        int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+        int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         struct seg_reader rd;
         if (fd < 0 || (rc = reader_open(&rd, fd, bases[i - 1], max_record)) < 0) {
             if (fd >= 0)
@@ -282,7 +292,7 @@ static int64_t load_start(int dirfd, const int64_t *bases, size_t n, uint32_t ma
         char name[BUS__SEG_NAME_MAX];
         struct stat st;
         bus__seg_file_name(name, sizeof name, bases[i - 1], false);
-        if (fstatat(dirfd, name, &st, 0) < 0)
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
             break;
         uint64_t bytes = (uint64_t)st.st_size - sizeof(struct bus__seg_hdr);
         if (tail + bytes > budget)
@@ -295,7 +305,7 @@ static int64_t load_start(int dirfd, const int64_t *bases, size_t n, uint32_t ma
     /* Segment i - 1 holds the boundary: skip its records until the rest fits. */
     char name[BUS__SEG_NAME_MAX];
     bus__seg_file_name(name, sizeof name, bases[i - 1], false);
-    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     struct seg_reader rd;
     if (fd < 0)
         return i < n ? bases[i] : end;
@@ -322,10 +332,11 @@ static int rebuild_partition(void *arg, struct bus__ring *r, int32_t p)
 {
     struct rebuild *rb = arg;
     char label[BUS_TOPIC_NAME_MAX + 16], path[4096];
-    bus__seg_dir_name(label, sizeof label, rb->name, p);
+    if (bus__seg_dir_name(label, sizeof label, rb->name, p) < 0)
+        return BUS_ETOPICNAME;
     if (snprintf(path, sizeof path, "%s/%s", rb->data_dir, label) >= (int)sizeof path)
         return -ENAMETOOLONG;
-    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dfd < 0)
         return errno == ENOENT ? 0 : -errno; /* nothing was ever flushed: start at 0 */
     int64_t start, end, *bases = NULL;
@@ -358,9 +369,9 @@ static int recover_topic(void *arg, const char *name)
         /* The bus kept it: only check the log (the flusher goes on from its end). */
         for (int32_t p = 0; p < t.partitions; p++) {
             char label[BUS_TOPIC_NAME_MAX + 16], path[4096];
-            bus__seg_dir_name(label, sizeof label, name, p);
+            bus__seg_dir_name(label, sizeof label, name, p); /* name: checked by meta_topic_load */
             snprintf(path, sizeof path, "%s/%s", rb->data_dir, label);
-            int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            int dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             int64_t start, end;
             if (dfd >= 0) {
                 recover_partition(dfd, label, p, t.max_record_bytes, &start, &end);

@@ -19,6 +19,22 @@ static unsigned busd_dir_mode(unsigned mode)
     return mode | ((mode & 0444) >> 2); /* search wherever read, as bus_open */
 }
 
+/* A file or directory busd made in a partition directory (or the partition
+ * directory, in the data directory `parent`): the bus's mode (umask does not
+ * apply), and the parent's group where it is setgid (a bus shared with a group).
+ * On the descriptor, never by path. */
+static int busd_own(int parent, int fd, unsigned mode)
+{
+    struct stat d, st;
+    if (fstat(parent, &d) < 0 || fstat(fd, &st) < 0)
+        return -errno;
+    if ((d.st_mode & S_ISGID) && st.st_gid != d.st_gid && fchown(fd, (uid_t)-1, d.st_gid) < 0)
+        return -errno;
+    if (S_ISDIR(st.st_mode))
+        mode = busd_dir_mode(mode) | (d.st_mode & S_ISGID);
+    return fchmod(fd, mode) < 0 ? -errno : 0;
+}
+
 /* Reads exactly n bytes at off; short only at the end of the file. */
 static ssize_t busd_pread_full(int fd, void *buf, size_t n, uint64_t off)
 {
@@ -274,9 +290,10 @@ static int busd_open_last(struct busd_plog *l)
         return -errno;
     }
     l->ifd = openat(l->dirfd, idxname, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, l->mode);
-    if (l->ifd < 0) {
-        busd_log("%s/%s: cannot open: %s", l->name, idxname, strerror(errno));
-        return -errno;
+    int rc = l->ifd < 0 ? -errno : busd_own(l->dirfd, l->ifd, l->mode);
+    if (rc < 0) {
+        busd_log("%s/%s: cannot open: %s", l->name, idxname, strerror(-rc));
+        return rc;
     }
     return busd_check_last(l, logname, idxname);
 }
@@ -292,8 +309,12 @@ int busd_plog_open(struct busd_plog *l, int datafd, const struct bus__topic_ref 
     l->segment_bytes = t->segment_bytes;
     l->incarnation = t->incarnation;
     l->mode = mode;
-    bus__seg_dir_name(l->name, sizeof l->name, t->name, partition);
-    if (mkdirat(datafd, l->name, busd_dir_mode(mode)) == 0) {
+    if (bus__seg_dir_name(l->name, sizeof l->name, t->name, partition) < 0) {
+        busd_log("a topic whose name is no valid topic name (damaged shared memory?): not flushed");
+        return BUS_ETOPICNAME;
+    }
+    bool made = mkdirat(datafd, l->name, busd_dir_mode(mode)) == 0;
+    if (made) {
         if (fsync(datafd) < 0) {
             busd_log("%s: fsync of the data directory: %s", l->name, strerror(errno));
             return -errno;
@@ -303,9 +324,10 @@ int busd_plog_open(struct busd_plog *l, int datafd, const struct bus__topic_ref 
         return -errno;
     }
     l->dirfd = openat(datafd, l->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (l->dirfd < 0) {
-        busd_log("%s: cannot open the partition directory: %s", l->name, strerror(errno));
-        return -errno;
+    int orc = l->dirfd < 0 ? -errno : made ? busd_own(datafd, l->dirfd, mode) : 0;
+    if (orc < 0) {
+        busd_log("%s: cannot open the partition directory: %s", l->name, strerror(-orc));
+        return orc;
     }
     int64_t *bases = NULL;
     size_t n = 0;
@@ -353,14 +375,15 @@ int busd_plog_roll(struct busd_plog *l, int64_t base)
     struct bus__seg_hdr h;
     int64_t now = bus__real_ns();
     bus__seg_hdr_init(&h, base, l->partition, now, l->incarnation);
-    int rc = busd_pwrite_full(fd, &h, sizeof h, 0);
+    int rc = busd_own(l->dirfd, fd, l->mode);
+    if (rc == 0)
+        rc = busd_pwrite_full(fd, &h, sizeof h, 0);
     if (rc == 0 && fdatasync(fd) < 0)
         rc = -errno;
     int ifd = -1;
     if (rc == 0) {
         ifd = openat(l->dirfd, idxname, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, l->mode);
-        if (ifd < 0)
-            rc = -errno;
+        rc = ifd < 0 ? -errno : busd_own(l->dirfd, ifd, l->mode);
     }
     if (rc == 0 && fsync(l->dirfd) < 0)
         rc = -errno;

@@ -89,6 +89,15 @@
  *     BUS_OVERFLOW_OVERWRITE topics they are copies (a producer may overwrite the ring).
  *   - Timestamps come from CLOCK_REALTIME and may step with the wall clock; liveness
  *     and timeouts use CLOCK_MONOTONIC.
+ *   - Permissions: a bus's files are 0600 and its directory 0700 unless it was made
+ *     with a wider mode or shared with a Unix group (bus_options_t.unix_group: 0660,
+ *     directory 2770).  Whoever can write a bus's files can forge its records and
+ *     its state: share one only with users you trust that far.  bus_open refuses a
+ *     bus directory another user owns or others may write (BUS_EUNSAFE), opens every
+ *     file inside it relative to the directory with O_NOFOLLOW (a planted symlink
+ *     gives -ELOOP and is never followed), and makes a file name only of a valid
+ *     topic name ("<topic>-<partition>"), whatever shared memory says.  The bus path
+ *     itself may be a symlink: the directory it leads to is what is checked.
  *
  * 7. THREADS AND PROCESSES
  *   Any number of processes may open one bus.  A bus_t may be shared by threads.
@@ -146,8 +155,11 @@ typedef struct bus_consumer bus_consumer_t;
 /* ---------------------------------------------------------------- the bus ---- */
 
 typedef struct bus_options {
-    unsigned mode;        /* mode of files and the directory it creates; default 0600
-                             (directory gets x bits where r is set) */
+    unsigned mode;        /* mode of the files of a bus this call creates; default 0600
+                             (the directory gets x where r is set: 0700, and gets it
+                             when its owner creates the bus in it).  It must give the
+                             owner rw.  umask does not apply (fchmod).  An existing bus
+                             keeps its own: new files take its control file's mode */
     int create;           /* 1 (default): create the bus if missing; 0: -ENOENT */
     uint32_t max_topics;  /* topic table size, fixed when the bus is created; default 256 */
     uint32_t max_clients; /* consumer table size, fixed when created; default 1024 */
@@ -159,6 +171,24 @@ typedef struct bus_options {
                              bus_topic_list/describe, bus_group_list/describe, bus_path;
                              producers, consumers and admin calls (topic create/delete,
                              group reset/delete) get -EROFS */
+    const char *unix_group; /* NULL (default): not shared with a group.  A group name or
+                             number ("bus", "100"): a bus this call creates is shared
+                             with that Unix group: the directory (setgid, so new files
+                             inherit the group) and every file are chowned to it (on
+                             the descriptor), and a mode without group bits becomes
+                             mode | 0060 (0600 -> 0660).  Opening a bus another user
+                             owns: it is accepted if its directory belongs to this
+                             group and has group bits (the way members of the group
+                             open it).  -EINVAL if no such group; -EPERM if this user
+                             may not give files to it */
+    int trust_foreign;    /* 0 (default): refuse (BUS_EUNSAFE) a bus whose directory is
+                             owned by another user (not root, and not shared with
+                             unix_group), or writable by its group or others where
+                             the bus's mode is not, or whose control file is owned by
+                             someone else than the directory's owner or you: such a
+                             bus could be read or forged by that user.  1: open it
+                             anyway.  read_only opens skip these checks (nothing is
+                             written; bus-stat may inspect any bus it can read) */
 } bus_options_t;
 
 /* Fills *opts with the defaults above. */
@@ -168,12 +198,24 @@ BUS_API void bus_options_init(bus_options_t *opts);
  * directory and its control segment if missing (opts NULL: defaults).  Several
  * processes may race to create one bus: exactly one creates, the others wait for it
  * to be ready and open it.
- * Errors: -ENOENT (missing and create == 0), -ENAMETOOLONG, -EACCES, -ENOTDIR,
- * -ELOOP (control file is a symlink), BUS_EBADMAGIC (not a bus), BUS_EVERSION
+ * Errors: -ENOENT (missing and create == 0), -EINVAL (mode, sizes, unix_group),
+ * -ENAMETOOLONG, -EACCES, -ENOTDIR,
+ * -ELOOP (control file is a symlink), BUS_EUNSAFE (see trust_foreign), -EPERM
+ * (unix_group is not one of yours), BUS_EBADMAGIC (not a bus), BUS_EVERSION
  * (another format version), BUS_ELAYOUT, BUS_ETRUNC (control file shorter than its
  * header says), BUS_ECORRUPT (sizes that disagree), -ETIMEDOUT (after 1 s: the file
  * is still empty or unfinished, i.e. its creator died; remove it), -ENOMEM. */
 BUS_API int bus_open(bus_t **bus, const char *path, const bus_options_t *opts);
+
+/* Makes the checks bus_open makes on an existing bus (owner and mode of the
+ * directory and the control file, against opts: unix_group, trust_foreign, mode),
+ * without opening it, and says what is wrong in why[0..why_bytes) (NUL-terminated;
+ * why may be NULL).  For tools, to explain a BUS_EUNSAFE.  Returns 0 (also for a
+ * directory without a control file yet, checked against opts->mode), BUS_EUNSAFE,
+ * or a negative errno (-ENOENT: no such directory, -ELOOP: the control file is a
+ * symlink). */
+BUS_API int bus_open_check(const char *path, const bus_options_t *opts, char *why,
+                           size_t why_bytes);
 
 /* Unmaps and frees the bus.  Close its producers and consumers first. */
 BUS_API void bus_close(bus_t *bus);

@@ -19,6 +19,9 @@
 
 const char *cli_prog = "bus";
 const char *cli_bus_path = NULL;
+unsigned cli_mode = 0;
+const char *cli_unix_group = NULL;
+int cli_trust = 0;
 
 bus_t *cli_bus; /* see cli.h */
 
@@ -28,11 +31,23 @@ bus_t *cli_open(int create)
     bus_t *bus;
     bus_options_init(&opts);
     opts.create = create;
+    if (cli_mode)
+        opts.mode = cli_mode;
+    opts.unix_group = cli_unix_group;
+    opts.trust_foreign = cli_trust;
     int rc = bus_open(&bus, cli_bus_path, &opts);
     if (rc < 0) {
         const char *shown = cli_bus_path ? cli_bus_path : getenv("BUS_PATH");
         if (!shown || !*shown)
             shown = BUS_DEFAULT_PATH;
+        if (rc == BUS_EUNSAFE)
+            tool_fail_unsafe(cli_prog, shown, cli_bus_path, &opts, "--group", "--trust");
+        if (rc == -EINVAL && cli_unix_group)
+            tool_fail(cli_prog, "cannot open bus %s: no Unix group '%s' (see 'getent group')", shown,
+                      cli_unix_group);
+        if (rc == -EPERM && cli_unix_group)
+            tool_fail(cli_prog, "cannot open bus %s: cannot give its files to group '%s': %s (you "
+                      "must be a member of it)", shown, cli_unix_group, bus_strerror(rc));
         if (rc == -ENOENT)
             tool_fail(cli_prog, "cannot open bus %s: no bus there (check -b / $BUS_PATH, or "
                                 "make one with 'bus topic create')", shown);
@@ -44,6 +59,17 @@ bus_t *cli_open(int create)
                   shown, bus_strerror(rc));
     }
     return cli_bus = bus;
+}
+
+unsigned cli_mode_arg(const char *arg)
+{
+    char *end;
+    errno = 0;
+    unsigned long m = strtoul(arg, &end, 8);
+    if (errno || *end || !*arg || (m & ~0777ul) || (m & 0600) != 0600)
+        tool_usage_error(cli_prog, "bad --mode '%s': want an octal mode 600..777 that lets the owner "
+                         "read and write (e.g. 0600, 0660)", arg);
+    return (unsigned)m;
 }
 
 long cli_unescape(const char *s, char *out, size_t size)
@@ -92,6 +118,11 @@ static void usage(FILE *out)
             "  dump FILE...                       records of a ring or segment file\n"
             "\n"
             "  -b, --bus PATH         bus directory (default $BUS_PATH, else %s)\n"
+            "      --mode MODE        file mode of a bus this creates (octal, default 0600)\n"
+            "      --group GROUP      Unix group (not a consumer group): share a bus this\n"
+            "                         creates with it (mode 0660), or open one another user\n"
+            "                         shares with it\n"
+            "      --trust            open a bus owned by another user or writable by others\n"
             "  -V, --version          print versions and exit\n"
             "  -h, --help             print this help and exit\n"
             "\n"
@@ -101,7 +132,11 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    enum { O_MODE = 256, O_GROUP, O_TRUST };
     static const struct option longopts[] = {{"bus", required_argument, NULL, 'b'},
+                                             {"mode", required_argument, NULL, O_MODE},
+                                             {"group", required_argument, NULL, O_GROUP},
+                                             {"trust", no_argument, NULL, O_TRUST},
                                              {"version", no_argument, NULL, 'V'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
@@ -110,6 +145,9 @@ int main(int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "+b:Vh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'b': cli_bus_path = optarg; break;
+        case O_MODE: cli_mode = cli_mode_arg(optarg); break;
+        case O_GROUP: cli_unix_group = optarg; break;
+        case O_TRUST: cli_trust = 1; break;
         case 'V': tool_version(cli_prog);
         case 'h': usage(stdout); return TOOL_EXIT_OK;
         default: tool_usage_hint(cli_prog);

@@ -87,6 +87,26 @@ static inline uint64_t tool_size(const char *prog, const char *opt, const char *
     return v;
 }
 
+/* Fails with one line that explains bus_open's BUS_EUNSAFE: what bus_open_check
+ * found wrong with the bus at `path` (shown as `shown`) and what to do, naming the
+ * tool's flags for a Unix group and for trust (NULL: it has none). */
+__attribute__((noreturn)) static inline void
+tool_fail_unsafe(const char *prog, const char *shown, const char *path, const bus_options_t *o,
+                 const char *group_flag, const char *trust_flag)
+{
+    char why[200] = "", fix[200];
+    if (bus_open_check(path, o, why, sizeof why) != BUS_EUNSAFE || !why[0])
+        snprintf(why, sizeof why, "%s", bus_strerror(BUS_EUNSAFE));
+    int owner = strstr(why, "owned by") != NULL;
+    size_t n = (size_t)snprintf(fix, sizeof fix, "fix its %s", owner ? "owner" : "mode");
+    if (owner && group_flag && !(o && o->unix_group) && n < sizeof fix)
+        n += (size_t)snprintf(fix + n, sizeof fix - n, ", pass %s GROUP if it is shared with you",
+                              group_flag);
+    if (trust_flag && n < sizeof fix)
+        snprintf(fix + n, sizeof fix - n, ", or pass %s to use it anyway", trust_flag);
+    tool_fail(prog, "cannot open bus %s: %s: %s", shown, why, fix);
+}
+
 /* Opens the bus at `path` (-b), or $BUS_PATH, or the default; exits 1 on failure. */
 static inline bus_t *tool_open_bus(const char *prog, const char *path)
 {
@@ -94,6 +114,8 @@ static inline bus_t *tool_open_bus(const char *prog, const char *path)
     int rc = bus_open(&bus, path, NULL);
     if (rc < 0) {
         const char *shown = path ? path : getenv("BUS_PATH");
+        if (rc == BUS_EUNSAFE)
+            tool_fail_unsafe(prog, shown && *shown ? shown : BUS_DEFAULT_PATH, path, NULL, NULL, NULL);
         tool_fail(prog, "cannot open bus %s: %s (check the path, or set -b / $BUS_PATH)",
                   shown && *shown ? shown : BUS_DEFAULT_PATH, bus_strerror(rc));
     }

@@ -142,9 +142,10 @@ static inline int bus__catchup_dir(bus_t *b, const char *topic, int32_t partitio
     if (!memchr(dir, '\0', sizeof b->ctl->flusher.data_dir) || dir[0] != '/')
         return -1;
     char path[1024 + BUS_TOPIC_NAME_MAX + 16], sub[BUS_TOPIC_NAME_MAX + 16];
-    bus__seg_dir_name(sub, sizeof sub, topic, partition);
+    if (bus__seg_dir_name(sub, sizeof sub, topic, partition) < 0)
+        return -1;
     snprintf(path, sizeof path, "%s/%s", dir, sub);
-    return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC); /* read only: no symlink either */
 }
 
 /* Opens a cursor at `off` of the partition (topic name, partition, max record

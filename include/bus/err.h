@@ -30,14 +30,16 @@
     X(BUS_EDELETED, -4108, "topic was deleted")                                        \
     X(BUS_EGROUPNAME, -4109, "invalid group id: use 1-249 of [a-zA-Z0-9._-], not . or ..") \
     X(BUS_ESTRATEGY, -4110, "the group's members use another assignment strategy")  \
-    X(BUS_ENOBUSD, -4111, "no busd is flushing this bus: start busd <bus path>")
+    X(BUS_ENOBUSD, -4111, "no busd is flushing this bus: start busd <bus path>")     \
+    X(BUS_EUNSAFE, -4112,                                                               \
+      "unsafe bus: owned by another user or writable by others (fix it, or trust_foreign)")
 
 enum bus_error {
 #define BUS__ERR_ENUM(name, value, msg) name = (value),
     BUS__ERRORS(BUS__ERR_ENUM)
 #undef BUS__ERR_ENUM
     BUS_E__FIRST = -4097, /* the bus codes span [BUS_E__LAST, BUS_E__FIRST] */
-    BUS_E__LAST = -4111
+    BUS_E__LAST = -4112
 };
 
 /* Names an error returned by any bus function: bus codes from the table above,

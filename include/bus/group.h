@@ -33,7 +33,7 @@ struct bus__group_ref {
 static inline int bus__group_find(bus_t *b, const char *name, struct bus__group_ref *ref)
 {
     *ref = (struct bus__group_ref){UINT32_MAX, 0}; /* defined when not found too */
-    for (uint32_t i = 0; i < b->ctl->max_groups; i++) {
+    for (uint32_t i = 0; i < b->max_groups; i++) {
         struct bus__group_entry *g = &b->groups[i];
         /* A5: acquire; pairs with R5 (ACTIVE stored last) in bus__group_join(). */
         if (atomic_load_explicit(&g->state, memory_order_acquire) != BUS__GROUP_ACTIVE)
@@ -87,7 +87,7 @@ static inline int64_t bus__coarse_ns(void)
 static inline struct bus__group_entry *bus__group_get_locked(bus_t *b, const char *name)
 {
     struct bus__group_entry *g = NULL, *free_g = NULL;
-    for (uint32_t i = 0; i < b->ctl->max_groups && !g; i++) {
+    for (uint32_t i = 0; i < b->max_groups && !g; i++) {
         struct bus__group_entry *e = &b->groups[i];
         if (atomic_load_explicit(&e->state, memory_order_relaxed) == BUS__GROUP_ACTIVE) {
             if (strncmp(e->name, name, sizeof e->name) == 0)
@@ -200,7 +200,7 @@ static inline void bus__group_bump(bus_t *b, struct bus__group_entry *g)
     for (uint32_t i = 0; i < BUS_MAX_MEMBERS; i++) {
         struct bus__member *m = &g->members[i];
         uint32_t c = atomic_load_explicit(&m->client, memory_order_relaxed);
-        if (!atomic_load_explicit(&m->pid, memory_order_relaxed) || !m->nsubs || c >= b->ctl->max_clients)
+        if (!atomic_load_explicit(&m->pid, memory_order_relaxed) || !m->nsubs || c >= b->max_clients)
             continue;
         atomic_fetch_add_explicit(&b->clients[c].doorbell, 1, memory_order_release);
         bus__futex_wake(&b->clients[c].doorbell, 1);
@@ -232,7 +232,7 @@ static inline void bus__group_wake_member(bus_t *b, struct bus__group_entry *g, 
         struct bus__member *m = &g->members[i];
         uint32_t c = atomic_load_explicit(&m->client, memory_order_relaxed);
         if (atomic_load_explicit(&m->pid, memory_order_acquire) && m->member_id == member_id &&
-            c < b->ctl->max_clients) {
+            c < b->max_clients) {
             atomic_fetch_add_explicit(&b->clients[c].doorbell, 1, memory_order_release);
             bus__futex_wake(&b->clients[c].doorbell, 1);
             return;
@@ -391,7 +391,7 @@ static inline struct bus__gslot *bus__gslot_make_locked(bus_t *b, struct bus__ri
         if (bus__gslot_is(s, ref))
             return s;
         if (!spare &&
-            (gi == 0 || gi > b->ctl->max_groups ||
+            (gi == 0 || gi > b->max_groups ||
              atomic_load_explicit(&b->groups[gi - 1].state, memory_order_relaxed) != BUS__GROUP_ACTIVE ||
              atomic_load_explicit(&b->groups[gi - 1].incarnation, memory_order_relaxed) !=
                  atomic_load_explicit(&s->incarnation, memory_order_relaxed)))
@@ -437,7 +437,7 @@ static inline bool bus__rslot_held(const struct bus__ring *r, struct bus__rslot 
     if (gs == 0 || gs > r->ngslots || !r->bus)
         return false;
     uint32_t gi = atomic_load_explicit(&r->gslots[gs - 1].group, memory_order_relaxed);
-    if (gi == 0 || gi > r->bus->ctl->max_groups ||
+    if (gi == 0 || gi > r->bus->max_groups ||
         !bus__gslot_is(&r->gslots[gs - 1], &(struct bus__group_ref){gi - 1, inc}))
         return false;
     struct bus__group_entry *g = &r->bus->groups[gi - 1];
@@ -622,7 +622,7 @@ static inline int bus__group_assign_locked(bus_t *b, const struct bus__group_ref
         for (uint32_t k = 0; k < ms[i].m->nsubs && k < BUS__MAX_SUBS; k++) {
             struct bus__topic_ref t;
             uint32_t ti = ms[i].m->subs[k].topic;
-            if (ti >= b->ctl->max_topics || !bus__topic_read(&b->topics[ti], &t) ||
+            if (ti >= b->max_topics || !bus__topic_read(&b->topics[ti], &t) ||
                 t.incarnation != ms[i].m->subs[k].incarnation)
                 continue; /* deleted since */
             t.idx = ti;
@@ -730,7 +730,7 @@ static inline void bus__gslot_commit(struct bus__gslot *s, int64_t next_offset)
 BUS_API int bus_group_list(bus_t *b, char (*names)[BUS_GROUP_NAME_MAX + 1], size_t max)
 {
     size_t n = 0;
-    for (uint32_t i = 0; i < b->ctl->max_groups; i++) {
+    for (uint32_t i = 0; i < b->max_groups; i++) {
         struct bus__group_entry *g = &b->groups[i];
         if (atomic_load_explicit(&g->state, memory_order_acquire) != BUS__GROUP_ACTIVE) /* A5 */
             continue;
@@ -751,7 +751,7 @@ static inline int bus__each_partition(bus_t *b, const char *only_topic,
                                       void *arg)
 {
     struct bus__topic_ref t;
-    for (uint32_t i = 0; i < b->ctl->max_topics; i++) {
+    for (uint32_t i = 0; i < b->max_topics; i++) {
         if (!bus__topic_read(&b->topics[i], &t) || (only_topic && strcmp(t.name, only_topic) != 0))
             continue;
         for (int32_t p = 0; p < t.partitions && p < BUS_MAX_PARTITIONS; p++) {

@@ -88,7 +88,7 @@ struct bus__ring {
     bus_t *bus; /* the bus it was mapped from (its group table, for held reader slots) */
     struct bus__ring_hdr *hdr;
     unsigned char *data;
-    uint64_t cap, mask;
+    uint64_t cap, mask; /* mask: (cap - 1) & ~7, see bus__ring_map_as() */
     size_t map_bytes;
     struct bus__pslot *pslots;
     struct bus__rslot *rslots;
@@ -106,9 +106,19 @@ static inline struct bus__rec *bus__ring_rec(const struct bus__ring *r, uint64_t
     return (struct bus__rec *)(void *)(r->data + (pos & r->mask));
 }
 
-static inline void bus__ring_name(char *buf, size_t n, const char *topic, int32_t partition)
+/* A ring's file name, "<topic>-<partition>" (<= 249 + 4: fits NAME_MAX, as Kafka's
+ * partition directories).  The name may come from shared memory, which anyone who
+ * can write the bus can change: only a valid topic name becomes a file name, so no
+ * "../x" leads out of the directory.  BUS_ETOPICNAME (and buf "") otherwise. */
+static inline int bus__ring_name(char *buf, size_t n, const char *topic, int32_t partition)
 {
-    snprintf(buf, n, "%s-%d", topic, (int)partition); /* <= 249 + 4: fits NAME_MAX, as Kafka's partition directories */
+    if (!memchr(topic, '\0', BUS_TOPIC_NAME_MAX + 1) || bus_topic_name_check(topic) < 0 || partition < 0 ||
+        snprintf(buf, n, "%s-%d", topic, (int)partition) >= (int)n) {
+        if (n)
+            buf[0] = '\0';
+        return BUS_ETOPICNAME;
+    }
+    return 0;
 }
 
 struct bus__ring_geom {
@@ -131,7 +141,8 @@ static inline struct bus__ring_geom bus__ring_geometry(uint64_t cap, uint32_t gs
 static inline int bus__ring_create(bus_t *b, const struct bus__topic_entry *e, int32_t partition)
 {
     char name[BUS_TOPIC_NAME_MAX + 32];
-    bus__ring_name(name, sizeof name, e->name, partition);
+    if (bus__ring_name(name, sizeof name, e->name, partition) < 0)
+        return BUS_ETOPICNAME;
     int fd = openat(b->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, b->mode);
     if (fd < 0 && errno == EEXIST) {
         /* A leftover of a create that died half-way; we hold the mutex, so no live
@@ -141,10 +152,12 @@ static inline int bus__ring_create(bus_t *b, const struct bus__topic_entry *e, i
     }
     if (fd < 0)
         return -errno;
-    struct bus__ring_geom g = bus__ring_geometry(e->ring_bytes, b->ctl->max_groups);
+    struct bus__ring_geom g = bus__ring_geometry(e->ring_bytes, b->max_groups);
     int r = 0;
     void *m = MAP_FAILED;
-    if (fchmod(fd, b->mode) < 0 || ftruncate(fd, (off_t)g.file_bytes) < 0) {
+    if ((r = bus__file_own(fd, b->mode, b->gid)) < 0)
+        goto out;
+    if (ftruncate(fd, (off_t)g.file_bytes) < 0) {
         r = -errno;
         goto out;
     }
@@ -166,7 +179,7 @@ static inline int bus__ring_create(bus_t *b, const struct bus__topic_entry *e, i
     h->rslots_off = BUS__PAGE + (uint64_t)BUS__PSLOTS * sizeof(struct bus__pslot);
     h->index_entries = (uint32_t)g.index_entries;
     h->gslots_off = g.gslots_off;
-    h->gslots = b->ctl->max_groups;
+    h->gslots = b->max_groups;
     h->index_shift = BUS__WIN_SHIFT;
     h->pslots = BUS__PSLOTS;
     h->rslots = BUS__RSLOTS;
@@ -213,7 +226,8 @@ static inline int bus__ring_map_as(bus_t *b, const struct bus__topic_ref *t, int
 {
     char name[BUS_TOPIC_NAME_MAX + 32];
     memset(r, 0, sizeof *r);
-    bus__ring_name(name, sizeof name, t->name, partition);
+    if (bus__ring_name(name, sizeof name, t->name, partition) < 0)
+        return BUS_ETOPICNAME;
     int fd = openat(b->dirfd, name, (b->read_only ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? -ENOENT : -errno;
@@ -253,7 +267,9 @@ static inline int bus__ring_map_as(bus_t *b, const struct bus__topic_ref *t, int
     r->hdr = h;
     r->map_bytes = size;
     r->cap = cap;
-    r->mask = cap - 1;
+    /* Records start 8-aligned: the mask drops the low bits too, so a position
+     * damaged in shared memory can never make an unaligned record access. */
+    r->mask = (cap - 1) & ~(uint64_t)7;
     r->data = (unsigned char *)m + h->data_off;
     r->pslots = (struct bus__pslot *)(void *)((char *)m + h->pslots_off);
     r->rslots = (struct bus__rslot *)(void *)((char *)m + h->rslots_off);
@@ -867,7 +883,7 @@ static inline void bus__ring_wake(bus_t *b, struct bus__ring *r)
             !atomic_exchange_explicit(&s->armed, 0, memory_order_acq_rel))
             continue;
         uint32_t c = atomic_load_explicit(&s->client, memory_order_relaxed);
-        if (c >= b->ctl->max_clients)
+        if (c >= b->max_clients)
             continue;
         _Atomic uint32_t *bell = &b->clients[c].doorbell;
         /* release: the commit (R4) is visible to the consumer once it sees the bell. */

@@ -81,10 +81,11 @@ static inline int bus__seg_hdr_check(const struct bus__seg_hdr *h, int64_t base,
     return 0;
 }
 
-/* "<topic>-<partition>" */
-static inline void bus__seg_dir_name(char *buf, size_t n, const char *topic, int32_t partition)
+/* "<topic>-<partition>", the ring's name: BUS_ETOPICNAME (and buf "") unless topic
+ * is a valid topic name (it may come from shared memory: bus__ring_name). */
+static inline int bus__seg_dir_name(char *buf, size_t n, const char *topic, int32_t partition)
 {
-    snprintf(buf, n, "%s-%d", topic, (int)partition);
+    return bus__ring_name(buf, n, topic, partition);
 }
 
 /* "<base>.log" or "<base>.index" */

@@ -77,7 +77,8 @@ static inline void bus__topic_unlink(bus_t *b, struct bus__topic_entry *e)
 {
     for (int32_t p = 0; p < e->partitions && p < BUS_MAX_PARTITIONS; p++) {
         char name[BUS_TOPIC_NAME_MAX + 32];
-        bus__ring_name(name, sizeof name, e->name, p);
+        if (bus__ring_name(name, sizeof name, e->name, p) < 0)
+            return; /* a damaged name names no file of ours */
         int fd = openat(b->dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
         if (fd >= 0) {
             /* Tell every producer and consumer mapping it: they see BUS_EDELETED. */
@@ -104,7 +105,7 @@ static inline void bus__topic_unlink(bus_t *b, struct bus__topic_entry *e)
 /* Finishes what a dead mutex owner left half done. */
 static inline void bus__ctl_repair(bus_t *b)
 {
-    for (uint32_t i = 0; i < b->ctl->max_topics; i++) {
+    for (uint32_t i = 0; i < b->max_topics; i++) {
         struct bus__topic_entry *e = &b->topics[i];
         uint32_t st = atomic_load_explicit(&e->state, memory_order_relaxed);
         if (st == BUS__TOPIC_CREATING || st == BUS__TOPIC_DELETING) {
@@ -115,11 +116,79 @@ static inline void bus__ctl_repair(bus_t *b)
     }
 }
 
+/* Does the admin mutex's lock word name a thread that exists?  A robust mutex whose
+ * owner died is handed on by the kernel (EOWNERDEAD); one whose word was overwritten
+ * with a thread that never held it would wait forever.  The word's low 30 bits are
+ * the owner's thread id: the kernel's robust-futex ABI, which glibc follows. */
+static inline bool bus__ctl_lock_owner_gone(bus_t *b)
+{
+#ifdef __GLIBC__
+    /* relaxed: a snapshot, only to tell a damaged word from a busy lock */
+    int w = __atomic_load_n(&b->ctl->admin.__data.__lock, __ATOMIC_RELAXED);
+    pid_t tid = (pid_t)((unsigned)w & 0x3fffffffu);
+    return tid != 0 && kill(tid, 0) < 0 && errno == ESRCH;
+#else
+    (void)b;
+    return false;
+#endif
+}
+
+/* The kind word glibc keeps in a mutex made as bus__ctl_create() makes the admin
+ * mutex (robust, process-shared).  glibc trusts that word: with another kind it
+ * takes other paths, some of which assert, so a damaged one must never reach it. */
+static inline int bus__ctl_lock_kind(void)
+{
+#ifdef __GLIBC__
+    pthread_mutexattr_t a;
+    pthread_mutex_t m;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(&m, &a);
+    pthread_mutexattr_destroy(&a);
+    int kind = m.__data.__kind;
+    pthread_mutex_destroy(&m);
+    return kind;
+#else
+    return 0;
+#endif
+}
+
+static inline bool bus__ctl_lock_kind_ok(bus_t *b, int kind)
+{
+#ifdef __GLIBC__
+    /* relaxed: written once by the creator, before the version was published */
+    return __atomic_load_n(&b->ctl->admin.__data.__kind, __ATOMIC_RELAXED) == kind;
+#else
+    (void)b, (void)kind;
+    return true;
+#endif
+}
+
 static inline int bus__ctl_lock(bus_t *b)
 {
     if (b->read_only)
         return -EROFS; /* every admin change takes this lock: none on a read-only bus */
-    int r = pthread_mutex_lock(&b->ctl->admin);
+    if (!bus__ctl_lock_kind_ok(b, bus__ctl_lock_kind()))
+        return BUS_ECORRUPT; /* damaged control segment: fail, never trust it */
+    int r;
+    for (;;) {
+        /* In slices of 100 ms, checking between them that the owner lives.  The
+         * deadline is on the wall clock (pthread_mutex_clocklock needs _GNU_SOURCE):
+         * a step of it only makes one slice shorter or longer. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        r = pthread_mutex_timedlock(&b->ctl->admin, &ts);
+        if (r != ETIMEDOUT)
+            break;
+        if (bus__ctl_lock_owner_gone(b))
+            return BUS_ECORRUPT; /* damaged control segment: fail, never wedge */
+    }
     if (r == EOWNERDEAD) {
         bus__ctl_repair(b);
         pthread_mutex_consistent(&b->ctl->admin);
@@ -130,6 +199,13 @@ static inline int bus__ctl_lock(bus_t *b)
 
 static inline void bus__ctl_unlock(bus_t *b)
 {
+#ifdef __GLIBC__
+    int kind = bus__ctl_lock_kind();
+    /* Damaged while we held it: we own it, so mend it (relaxed: the unlock
+     * publishes it). */
+    if (!bus__ctl_lock_kind_ok(b, kind))
+        __atomic_store_n(&b->ctl->admin.__data.__kind, kind, __ATOMIC_RELAXED);
+#endif
     pthread_mutex_unlock(&b->ctl->admin);
 }
 
@@ -161,7 +237,7 @@ static inline int bus__topic_make(bus_t *b, const char *topic, const bus_topic_c
     if ((r = bus__ctl_lock(b)) < 0)
         return r;
     struct bus__topic_entry *e = NULL;
-    for (uint32_t i = 0; i < b->ctl->max_topics; i++) {
+    for (uint32_t i = 0; i < b->max_topics; i++) {
         struct bus__topic_entry *t = &b->topics[i];
         uint32_t st = atomic_load_explicit(&t->state, memory_order_relaxed);
         if (st == BUS__TOPIC_FREE) {
@@ -225,7 +301,7 @@ BUS_API int bus_topic_delete(bus_t *b, const char *topic)
     if ((r = bus__ctl_lock(b)) < 0)
         return r;
     r = -ENOENT;
-    for (uint32_t i = 0; i < b->ctl->max_topics; i++) {
+    for (uint32_t i = 0; i < b->max_topics; i++) {
         struct bus__topic_entry *e = &b->topics[i];
         if (atomic_load_explicit(&e->state, memory_order_relaxed) == BUS__TOPIC_READY &&
             strncmp(e->name, topic, sizeof e->name) == 0) {
@@ -320,7 +396,7 @@ BUS_API int bus_topic_list(bus_t *b, char (*names)[BUS_TOPIC_NAME_MAX + 1], size
 {
     size_t n = 0;
     struct bus__topic_ref t;
-    for (uint32_t i = 0; i < b->ctl->max_topics; i++) {
+    for (uint32_t i = 0; i < b->max_topics; i++) {
         if (!bus__topic_read(&b->topics[i], &t))
             continue;
         if (n < max && names)

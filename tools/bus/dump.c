@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,29 +55,39 @@ static int print_rec(const struct bus__rec *h, int64_t off, uint64_t pos)
     return bad;
 }
 
-static int dump_ring(const char *file, unsigned char *m, uint64_t size)
+/* A file that cannot be walked: why[] says so; -1. */
+__attribute__((format(printf, 3, 4))) static int dump_fail(char *why, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int dump_ring(const char *file, unsigned char *m, uint64_t size, char *why, size_t n)
 {
     struct bus__ring_hdr *h = (struct bus__ring_hdr *)(void *)m;
     if (size < sizeof *h)
-        tool_fail(cli_prog, "%s: %s", file, bus_strerror(BUS_ETRUNC));
+        return dump_fail(why, n, "%s: %s", file, bus_strerror(BUS_ETRUNC));
     uint32_t ver = atomic_load_explicit(&h->f.version, memory_order_acquire);
     if (ver != BUS_FORMAT_VERSION)
-        tool_fail(cli_prog, "%s: format version %u, this bus reads %d (use the bus of its "
-                  "version)", file, ver, BUS_FORMAT_VERSION);
+        return dump_fail(why, n, "%s: format version %u, this bus reads %d (use the bus of its "
+                         "version)", file, ver, BUS_FORMAT_VERSION);
     uint64_t cap = h->data_bytes;
     if (cap < BUS__MIN_RING || cap > BUS__MAX_RING || (cap & (cap - 1)) ||
         h->data_off > size || size - h->data_off < cap || h->index_entries == 0 ||
         (h->index_entries & (h->index_entries - 1)) || h->index_off > size ||
         (size - h->index_off) / sizeof(struct bus__ient) < h->index_entries ||
         h->max_record_bytes < 64 || h->max_record_bytes > cap / 2)
-        tool_fail(cli_prog, "%s: %s (header sizes disagree with the file)", file,
-                  bus_strerror(BUS_ECORRUPT));
+        return dump_fail(why, n, "%s: %s (header sizes disagree with the file)", file,
+                         bus_strerror(BUS_ECORRUPT));
     struct bus__ring r;
     memset(&r, 0, sizeof r);
     r.hdr = h;
     r.data = m + h->data_off;
     r.cap = cap;
-    r.mask = cap - 1;
+    r.mask = (cap - 1) & ~(uint64_t)7; /* as bus__ring_map_as() */
     r.index = (struct bus__ient *)(void *)(m + h->index_off);
     r.imask = h->index_entries - 1;
     r.max_record = h->max_record_bytes;
@@ -120,15 +131,15 @@ static int dump_ring(const char *file, unsigned char *m, uint64_t size)
     return bad;
 }
 
-static int dump_segment(const char *file, unsigned char *m, uint64_t size)
+static int dump_segment(const char *file, unsigned char *m, uint64_t size, char *why, size_t why_size)
 {
     struct bus__seg_hdr h;
     if (size < sizeof h)
-        tool_fail(cli_prog, "%s: %s", file, bus_strerror(BUS_ETRUNC));
+        return dump_fail(why, why_size, "%s: %s", file, bus_strerror(BUS_ETRUNC));
     memcpy(&h, m, sizeof h);
     int rc = bus__seg_hdr_check(&h, h.base_offset, h.partition);
     if (rc < 0)
-        tool_fail(cli_prog, "%s: bad segment header: %s", file, bus_strerror(rc));
+        return dump_fail(why, why_size, "%s: bad segment header: %s", file, bus_strerror(rc));
     printf("segment %s: partition %d, base offset %lld, %llu bytes\n", file, h.partition,
            (long long)h.base_offset, (unsigned long long)size);
     int bad = 0;
@@ -166,6 +177,19 @@ static int dump_segment(const char *file, unsigned char *m, uint64_t size)
     return bad;
 }
 
+int cli_dump_file(const char *file, unsigned char *m, uint64_t size, char *why, size_t why_size)
+{
+    uint64_t magic;
+    if (size < sizeof magic)
+        return dump_fail(why, why_size, "%s: not a ring or segment file (too small)", file);
+    memcpy(&magic, m, sizeof magic);
+    if (magic == BUS__MAGIC_RING)
+        return dump_ring(file, m, size, why, why_size);
+    if (magic == BUS__SEG_MAGIC)
+        return dump_segment(file, m, size, why, why_size);
+    return dump_fail(why, why_size, "%s: not a ring or segment file (bad magic)", file);
+}
+
 int cli_dump(int argc, char **argv)
 {
     static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
@@ -194,15 +218,12 @@ int cli_dump(int argc, char **argv)
         close(fd);
         if (m == MAP_FAILED)
             tool_fail(cli_prog, "cannot map %s: %s", file, strerror(errno));
-        uint64_t magic;
-        memcpy(&magic, m, sizeof magic);
-        if (magic == BUS__MAGIC_RING)
-            bad += dump_ring(file, m, (uint64_t)st.st_size);
-        else if (magic == BUS__SEG_MAGIC)
-            bad += dump_segment(file, m, (uint64_t)st.st_size);
-        else
-            tool_fail(cli_prog, "%s: not a ring or segment file (bad magic)", file);
+        char why[512];
+        int r = cli_dump_file(file, m, (uint64_t)st.st_size, why, sizeof why);
         munmap(m, (size_t)st.st_size);
+        if (r < 0)
+            tool_fail(cli_prog, "%s", why);
+        bad += r;
     }
     if (fflush(stdout) != 0)
         tool_fail(cli_prog, "cannot write stdout: %s", strerror(errno));

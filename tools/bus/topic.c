@@ -60,13 +60,20 @@ static void create_usage(FILE *out)
             "  --flush-ms MS             async: flush at least this often (default 100)\n"
             "  --flush-bytes SIZE        async: ... or once this much waits (default 1M)\n"
             "  -b, --bus PATH            bus directory (default $BUS_PATH, else %s)\n"
+            "  --mode MODE               file mode of the bus if this creates it (octal,\n"
+            "                            default 0600, directory 0700); an existing bus\n"
+            "                            keeps its own\n"
+            "  --group GROUP             Unix group to share a bus this creates with (mode\n"
+            "                            0660 unless --mode says otherwise, directory setgid)\n"
+            "  --trust                   use a bus owned by another user or writable by others\n"
             "  -h, --help                print this help and exit\n",
             BUS_MAX_PARTITIONS, BUS_DEFAULT_PATH);
 }
 
 static int topic_create(int argc, char **argv)
 {
-    enum { O_PART = 256, O_RING, O_MAXREC, O_OVER, O_DUR, O_RETB, O_RETMS, O_SEG, O_FMS, O_FB };
+    enum { O_PART = 256, O_RING, O_MAXREC, O_OVER, O_DUR, O_RETB, O_RETMS, O_SEG, O_FMS, O_FB,
+           O_MODE, O_GROUP, O_TRUST };
     static const struct option longopts[] = {
         {"partitions", required_argument, NULL, O_PART},
         {"ring-size", required_argument, NULL, O_RING},
@@ -78,6 +85,9 @@ static int topic_create(int argc, char **argv)
         {"segment-bytes", required_argument, NULL, O_SEG},
         {"flush-ms", required_argument, NULL, O_FMS},
         {"flush-bytes", required_argument, NULL, O_FB},
+        {"mode", required_argument, NULL, O_MODE},
+        {"group", required_argument, NULL, O_GROUP},
+        {"trust", no_argument, NULL, O_TRUST},
         {"bus", required_argument, NULL, 'b'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -129,6 +139,9 @@ static int topic_create(int argc, char **argv)
         case O_FB:
             cfg.flush_bytes = (int64_t)tool_size(cli_prog, "--flush-bytes", optarg, 1, INT64_MAX);
             break;
+        case O_MODE: cli_mode = cli_mode_arg(optarg); break;
+        case O_GROUP: cli_unix_group = optarg; break;
+        case O_TRUST: cli_trust = 1; break;
         case 'b': cli_bus_path = optarg; break;
         case 'h': create_usage(stdout); return TOOL_EXIT_OK;
         default: tool_usage_hint(cli_prog);
