@@ -380,9 +380,15 @@ int meta_groups_load(const char *data_dir, struct meta_offset **offs, size_t *n)
         r = BUS_EVERSION;
     else if (r == 0 && (h.entry_bytes != sizeof(struct meta_offset) || h.count > (1u << 24)))
         r = BUS_ECORRUPT;
+    struct stat st;
     if (r == 0) {
         len = sizeof h + h.count * sizeof(struct meta_offset);
-        if (!(buf = malloc(len)))
+        /* the file must hold what its count says before that much is allocated */
+        if (fstatat(dfd, "groups", &st, AT_SYMLINK_NOFOLLOW) < 0)
+            r = -errno;
+        else if ((uint64_t)st.st_size != len)
+            r = BUS_ECORRUPT;
+        else if (!(buf = malloc(len)))
             r = -ENOMEM;
     }
     if (r == 0) {

@@ -208,6 +208,8 @@ static inline bool bus__catchup_next_segment(struct bus__catchup *k, int32_t par
     struct stat st;
     if (fstat(k->fd, &st) < 0 || k->fpos < (uint64_t)st.st_size)
         return false; /* more to come in this one (busd is appending) */
+    if (k->next == k->base)
+        return false; /* it holds no record yet (just rolled): the next is itself */
     char name[BUS__SEG_NAME_MAX];
     bus__seg_file_name(name, sizeof name, k->next, false);
     if (faccessat(k->dirfd, name, F_OK, 0) < 0)

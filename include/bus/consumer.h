@@ -570,6 +570,10 @@ static inline int bus__cpart_read(bus_consumer_t *c, struct bus__cpart *cp, bus_
                 err = BUS_ELAPPED; /* overwrite topics: producers went a lap past us */
             break;
         }
+        if (!bus__ring_rec_fits(r, pos)) {
+            err = BUS_ECORRUPT;
+            break;
+        }
         uint32_t len = h->len;
         uint16_t flags = h->flags;
         uint32_t type = flags & BUS__REC_TYPE_MASK;
@@ -579,12 +583,17 @@ static inline int bus__cpart_read(bus_consumer_t *c, struct bus__cpart *cp, bus_
             err = BUS_ECORRUPT;
             break;
         }
+        int64_t after; /* the offset after it */
+        if (!bus__off_add(next, type == BUS__REC_SKIP ? h->key_len : 1, &after)) {
+            err = BUS_ECORRUPT;
+            break;
+        }
         if (type == BUS__REC_SKIP) {
             if (h->key_len < 1) {
                 err = BUS_ECORRUPT;
                 break;
             }
-            next += h->key_len;
+            next = after;
             pos += bus__align8(len);
             continue;
         }
@@ -609,7 +618,7 @@ static inline int bus__cpart_read(bus_consumer_t *c, struct bus__cpart *cp, bus_
             rec->offset = next;
             n++;
         }
-        next++;
+        next = after;
         pos += bus__align8(len);
     }
     if (copy && pos != first_pos) {

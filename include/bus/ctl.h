@@ -560,8 +560,8 @@ static inline int bus__client_alloc(bus_t *b, const char *client_id)
         struct bus__client *c = &b->clients[i];
         if (bus__slot_claim(&c->pid, &c->starttime, me)) {
             memset(c->client_id, 0, sizeof c->client_id);
-            if (client_id)
-                strncpy(c->client_id, client_id, sizeof c->client_id - 1);
+            if (client_id) /* truncated to fit */
+                snprintf(c->client_id, sizeof c->client_id, "%s", client_id);
             return (int)i;
         }
     }

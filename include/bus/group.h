@@ -795,7 +795,8 @@ static inline int bus__describe_one(struct bus__topic_ref *t, int32_t p, struct 
             row->committed = committed;
             row->commit_ns = atomic_load_explicit(&s->commit_ns, memory_order_relaxed);
             row->end_offset = end;
-            row->lag = committed >= 0 ? end - committed : -1;
+            /* end is shared memory too: a damaged one behind committed is no lag */
+            row->lag = committed < 0 ? -1 : end >= committed ? end - committed : 0;
             row->owner_pid = owner;
         }
         d->n++;

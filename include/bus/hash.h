@@ -33,7 +33,7 @@ static inline uint32_t bus__murmur2(const void *key, size_t len)
         h *= m;
         h ^= k;
     }
-    const unsigned char *t = d + 4 * blocks;
+    const unsigned char *t = blocks ? d + 4 * blocks : d; /* key NULL, len 0: no NULL + 0 */
     switch (len & 3) {
     case 3:
         h ^= (uint32_t)t[2] << 16;

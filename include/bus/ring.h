@@ -106,6 +106,25 @@ static inline struct bus__rec *bus__ring_rec(const struct bus__ring *r, uint64_t
     return (struct bus__rec *)(void *)(r->data + (pos & r->mask));
 }
 
+/* Does a whole record header fit at pos?  Producers never start a record in the
+ * data area's last 31 bytes (a PAD, only a commit word, fills them), but a commit
+ * word forged there matches all the same: a reader checks this before it reads the
+ * header past the word, which would be past the end of the file's mapping. */
+static inline bool bus__ring_rec_fits(const struct bus__ring *r, uint64_t pos)
+{
+    return r->cap - (pos & r->mask) >= sizeof(struct bus__rec);
+}
+
+/* *sum = off + n, if that is an offset: offsets read from shared memory or a file
+ * may be anything, and none is negative or past INT64_MAX.  False if not. */
+static inline bool bus__off_add(int64_t off, uint64_t n, int64_t *sum)
+{
+    if (off < 0 || n > (uint64_t)INT64_MAX - (uint64_t)off)
+        return false;
+    *sum = off + (int64_t)n;
+    return true;
+}
+
 /* A ring's file name, "<topic>-<partition>" (<= 249 + 4: fits NAME_MAX, as Kafka's
  * partition directories).  The name may come from shared memory, which anyone who
  * can write the bus can change: only a valid topic name becomes a file name, so no
@@ -692,6 +711,10 @@ static inline int bus__ring_reserve(struct bus__ring *r, struct bus__pslot *slot
                 continue;
             }
         }
+        if (hi > (uint64_t)INT64_MAX - n) { /* a damaged tail: no such offsets */
+            atomic_store_explicit(&slot->claim_pos, BUS__NO_CLAIM, memory_order_release);
+            return BUS_ECORRUPT;
+        }
         /* P1: relaxed; the locked CAS below orders them before the reservation. */
         atomic_store_explicit(&slot->claim_off, hi, memory_order_relaxed);
         atomic_store_explicit(&slot->claim_len, bytes, memory_order_relaxed);
@@ -934,8 +957,10 @@ static inline bool bus__claim_walk(const struct bus__ring *r, uint64_t start, ui
         uint64_t c = atomic_load_explicit(&h->commit, memory_order_acquire); /* A4 */
         if (c != bus__commit_tag(*o, *p))
             return true;
+        if (!bus__ring_rec_fits(r, *p))
+            return false;
         int64_t k = (h->flags & BUS__REC_TYPE_MASK) == BUS__REC_SKIP ? (int64_t)h->key_len : 1;
-        if (h->len < sizeof *h || bus__align8(h->len) > end - *p || k < 1 || *o + k > oend)
+        if (h->len < sizeof *h || bus__align8(h->len) > end - *p || k < 1 || k > oend - *o)
             return false;
         *p += bus__align8(h->len);
         *o += k;
@@ -950,7 +975,9 @@ static inline bool bus__ring_reap_claim(struct bus__ring *r, uint64_t cpos, int6
 {
     uint64_t start = bus__claim_start(r, cpos, clen);
     uint64_t p, end = start + clen;
-    int64_t o, oend = coff + cn;
+    int64_t o, oend;
+    if (!bus__off_add(coff, cn, &oend))
+        return false; /* offsets that do not exist: no claim a producer made */
     if (start != cpos) {
         struct bus__rec *pad = bus__ring_rec(r, cpos);
         uint64_t c = atomic_load_explicit(&pad->commit, memory_order_acquire); /* A4 */
@@ -962,8 +989,9 @@ static inline bool bus__ring_reap_claim(struct bus__ring *r, uint64_t cpos, int6
         }
     }
     /* keep what it committed; leave alone a stale claim's view of others' records */
-    if (!bus__claim_walk(r, start, end, coff, oend, &p, &o) || p >= end || o >= oend)
-        return false;
+    if (!bus__claim_walk(r, start, end, coff, oend, &p, &o) || p >= end || o >= oend ||
+        end - p < sizeof(struct bus__rec) || !bus__ring_rec_fits(r, p))
+        return false; /* no room for a SKIP there: no claim a producer made */
     struct bus__rec *h = bus__ring_rec(r, p);
     h->len = (uint32_t)(end - p);
     h->crc = 0;
@@ -1066,8 +1094,10 @@ static inline bool bus__pslot_settled(const struct bus__ring *r, struct bus__psl
     int64_t off = (int64_t)atomic_load_explicit(&s->claim_off, memory_order_relaxed);
     uint32_t n = atomic_load_explicit(&s->claim_n, memory_order_relaxed);
     uint64_t start = bus__claim_start(r, p, len), at;
-    int64_t o;
-    return !bus__claim_walk(r, start, start + len, off, off + n, &at, &o);
+    int64_t o, oend;
+    if (!bus__off_add(off, n, &oend))
+        return true; /* offsets that do not exist: nothing anyone waits for */
+    return !bus__claim_walk(r, start, start + len, off, oend, &at, &o);
 }
 
 static inline int bus__ring_producer_open(struct bus__ring *r, struct bus__self me,

@@ -109,8 +109,8 @@ static inline int64_t bus__seg_parse_name(const char *name)
 
 /* Checks the record at the start of buf (avail bytes of it), which should have
  * offset `off`.  Returns its length on disk (8-aligned) and the offsets it covers in
- * *count; 0 when avail ends inside it (a torn tail); BUS_ECORRUPT when it cannot be
- * the record with that offset. */
+ * *count; 0 when avail ends inside it, padding included (a torn tail); BUS_ECORRUPT
+ * when it cannot be the record with that offset. */
 static inline int64_t bus__seg_check(const unsigned char *buf, uint64_t avail, int64_t off,
                                      uint32_t max_record, uint32_t *count)
 {
@@ -119,18 +119,19 @@ static inline int64_t bus__seg_check(const unsigned char *buf, uint64_t avail, i
         return 0;
     memcpy(&h, buf, sizeof h);
     uint32_t type = h.flags & BUS__REC_TYPE_MASK;
+    int64_t after; /* the offsets it covers must exist */
     if (type == BUS__REC_SKIP) {
-        if (h.len != sizeof h || h.key_len == 0 || h.crc != 0)
+        if (h.len != sizeof h || h.key_len == 0 || h.crc != 0 || !bus__off_add(off, h.key_len, &after))
             return BUS_ECORRUPT;
         *count = h.key_len;
         return sizeof h;
     }
     if (type != BUS__REC_DATA || h.len < sizeof h || h.len > max_record ||
         (h.flags & ~(BUS__REC_TYPE_MASK | BUS__REC_F_KEY)) ||
-        (uint64_t)h.key_len > h.len - sizeof h)
+        (uint64_t)h.key_len > h.len - sizeof h || !bus__off_add(off, 1, &after))
         return BUS_ECORRUPT;
-    if (avail < h.len)
-        return 0;
+    if (avail < bus__align8(h.len))
+        return 0; /* busd writes whole 8-aligned extents: a cut in the padding is a tear */
     if (h.crc != bus__rec_crc((const struct bus__rec *)(const void *)buf, off, h.len))
         return BUS_ECORRUPT;
     *count = 1;
