@@ -155,12 +155,14 @@ static int busd_ring_find(const struct bus__ring *r, int64_t off, uint64_t hint,
             p += r->cap - idx;
             continue;
         }
-        int64_t k = (h->flags & BUS__REC_TYPE_MASK) == BUS__REC_SKIP ? (int64_t)h->key_len : 1;
-        if (c != bus__commit_tag(o, p) || h->len < sizeof *h || bus__align8(h->len) > r->cap - idx ||
-            k < 1 || o + k > off)
+        if (c != bus__commit_tag(o, p) || !bus__ring_rec_fits(r, p))
+            return -ENOENT;
+        int64_t k = (h->flags & BUS__REC_TYPE_MASK) == BUS__REC_SKIP ? (int64_t)h->key_len : 1, next;
+        if (h->len < sizeof *h || bus__align8(h->len) > r->cap - idx || k < 1 ||
+            !bus__off_add(o, (uint64_t)k, &next) || next > off)
             return -ENOENT;
         p += bus__align8(h->len);
-        o += k;
+        o = next;
     }
     *pos = p;
     return 0;
@@ -417,7 +419,10 @@ static void busd_stall(struct busd_flusher *f, struct busd_part *p, uint64_t pos
 static unsigned busd_plan(struct busd_flusher *f, struct busd_part *p, uint64_t tail, int64_t now)
 {
     struct busd_plog *l = &p->log;
-    if (l->fd < 0 || l->end_off != p->flush_off) {
+    /* A log recovery adopted ends in a segment of the topic's earlier incarnation:
+     * our records go to a segment of ours, or a busd started later would take the
+     * log for a deleted topic's and remove it (busd_part_open; the soak found it). */
+    if (l->fd < 0 || l->end_off != p->flush_off || l->last_incarnation != l->incarnation) {
         int rc = busd_plog_roll(l, p->flush_off);
         if (rc < 0) {
             busd_fail(f, p, now);
@@ -448,10 +453,13 @@ static unsigned busd_plan(struct busd_flusher *f, struct busd_part *p, uint64_t 
             break;
         }
         /* Committed, so these no longer change; still bounded, as any shared bytes. */
-        uint32_t len = h->len, type = h->flags & BUS__REC_TYPE_MASK;
+        bool fits = bus__ring_rec_fits(&p->r, pos);
+        uint32_t len = fits ? h->len : 0, type = fits ? h->flags & BUS__REC_TYPE_MASK : 0;
         bool skip = type == BUS__REC_SKIP;
+        int64_t after; /* the offset after it */
         if (len < sizeof *h || bus__align8(len) > cap - idx || (skip && h->key_len == 0) ||
-            (!skip && (type != BUS__REC_DATA || len > p->r.max_record))) {
+            (!skip && (type != BUS__REC_DATA || len > p->r.max_record)) ||
+            !bus__off_add(off, skip ? h->key_len : 1, &after)) {
             busd_error(f, "%s: corrupt record in the ring at offset %lld (pos %llu): not flushing "
                        "this partition any more", l->name, (long long)off, (unsigned long long)pos);
             p->broken = true;
@@ -503,7 +511,7 @@ static unsigned busd_plan(struct busd_flusher *f, struct busd_part *p, uint64_t 
         if (busd_plog_index_due(&ilast, fpos))
             busd_ients_add(p, off, fpos);
         fpos += disk;
-        off += skip ? (int64_t)h->key_len : 1;
+        off = after;
         pos += bus__align8(len);
         /* Start writeback of what the chain wrote so far: the device works on it
          * while the next writes copy, and the fdatasync at the end has less left. */

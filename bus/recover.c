@@ -390,6 +390,18 @@ static int recover_topic(void *arg, const char *name)
     return 0;
 }
 
+/* The partition's end offset (of a rebuilt ring: its log's end), or -1. */
+static int64_t recover_end_offset(bus_t *b, const struct bus__topic_ref *t, int32_t partition)
+{
+    struct bus__ring ring;
+    bus_partition_info_t pi;
+    if (partition < 0 || partition >= t->partitions || bus__ring_map(b, t, partition, &ring) < 0)
+        return -1;
+    bus__ring_describe(&ring, &pi);
+    bus__ring_unmap(&ring);
+    return pi.end_offset;
+}
+
 int recover_bus(bus_t *b, const char *data_dir)
 {
     int r = meta_init(data_dir);
@@ -406,16 +418,25 @@ int recover_bus(bus_t *b, const char *data_dir)
                  bus_strerror(r));
         return 0;
     }
-    size_t restored = 0;
+    size_t restored = 0, clamped = 0;
     for (size_t i = 0; i < n; i++) {
         struct bus__topic_ref t;
-        if (bus__topic_find(b, offs[i].topic, &t) == 0 &&
-            bus__group_restore(b, offs[i].group, &t, offs[i].partition, offs[i].committed, offs[i].commit_ns) == 0)
+        if (bus__topic_find(b, offs[i].topic, &t) < 0)
+            continue;
+        /* Saved while the group read records not yet on disk: those are gone, and
+         * their offsets go to new records the group has not seen.  It resumes at
+         * the log's end (found building the crash soak: a group skipped them). */
+        int64_t committed = offs[i].committed, end = recover_end_offset(b, &t, offs[i].partition);
+        if (end >= 0 && committed > end) {
+            committed = end;
+            clamped++;
+        }
+        if (bus__group_restore(b, offs[i].group, &t, offs[i].partition, committed, offs[i].commit_ns) == 0)
             restored++;
     }
     if (n)
         busd_log("recovery: %zu of %zu group offsets restored (the others were newer on the bus, or their "
-                 "topic is gone)", restored, n);
+                 "topic is gone); %zu were past the end of their log, set to it", restored, n, clamped);
     free(offs);
     return 0;
 }

@@ -253,7 +253,8 @@ static int busd_check_last(struct busd_plog *l, const char *logname, const char 
     l->end_off = off;
     /* The index: the verified prefix, then the entries this scan found. */
     if (ftruncate(l->ifd, (off_t)(kept * BUSD_IENT)) == 0 &&
-        busd_pwrite_full(l->ifd, ients.e + kept, (ients.n - kept) * BUSD_IENT, kept * BUSD_IENT) == 0) {
+        (ients.n == kept || /* none found: ients.e may be NULL */
+         busd_pwrite_full(l->ifd, ients.e + kept, (ients.n - kept) * BUSD_IENT, kept * BUSD_IENT) == 0)) {
         l->ibytes = ients.n * BUSD_IENT;
     } else {
         busd_log("%s/%s: cannot rebuild the index: %s", l->name, idxname, strerror(errno));
@@ -359,8 +360,23 @@ int busd_plog_open(struct busd_plog *l, int datafd, const struct bus__topic_ref 
 
 int busd_plog_roll(struct busd_plog *l, int64_t base)
 {
-    if (l->fd >= 0 && l->segs[l->nsegs - 1].base == base && busd_plog_end(l) == BUSD_SEG_HDR)
+    if (l->fd >= 0 && l->segs[l->nsegs - 1].base == base && busd_plog_end(l) == BUSD_SEG_HDR) {
+        if (l->last_incarnation == l->incarnation)
+            return 0;
+        /* Empty, but of the topic's earlier incarnation (recovery adopted the log):
+         * it takes ours before a record goes in, as a new segment would. */
+        struct bus__seg_hdr h;
+        int64_t now = bus__real_ns();
+        bus__seg_hdr_init(&h, base, l->partition, now, l->incarnation);
+        int rc = busd_pwrite_full(l->fd, &h, sizeof h, 0);
+        if (rc == 0 && fdatasync(l->fd) < 0)
+            rc = -errno;
+        if (rc < 0)
+            return rc;
+        l->last_created_ns = now;
+        l->last_incarnation = l->incarnation;
         return 0;
+    }
     char logname[BUS__SEG_NAME_MAX], idxname[BUS__SEG_NAME_MAX];
     busd_seg_names(base, logname, idxname);
     int fd = openat(l->dirfd, logname, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, l->mode);
