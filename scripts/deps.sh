@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # deps.sh - installs the Debian 12 packages bus needs to build and test, if any is
-# missing: compilers (gcc and clang, with their sanitizer runtimes), CMake,
+# missing: compilers (gcc and clang, with their sanitizer and libFuzzer runtimes), CMake,
 # pkg-config, liburing, cmocka, libbsd, python3 (tests check JSON with it), and
 # for bus-peers' comparison with other transports libzmq, hiredis and redis-server
 # (without them bus-peers still builds, and skips ZeroMQ and Redis).
@@ -8,7 +8,7 @@
 # already root.  The other scripts run it first.
 set -euo pipefail
 
-bus_packages=(build-essential cmake pkg-config clang liburing-dev libcmocka-dev libbsd-dev python3
+bus_packages=(build-essential cmake pkg-config clang libclang-rt-14-dev liburing-dev libcmocka-dev libbsd-dev python3
     libzmq3-dev libhiredis-dev redis-server)
 
 missing=()

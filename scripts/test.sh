@@ -6,6 +6,13 @@
 #   ASan+UBSan   build-asan/   BUS_SANITIZE=address,undefined  every test
 #   TSan         build-tsan/   BUS_SANITIZE=thread, clang      ctest -L concurrency
 #
+# then two runs that are not ctest's:
+#
+#   fuzz         build-fuzz/   clang, -DBUS_FUZZ=ON: every libFuzzer target for
+#                              BUS_FUZZ_SECONDS (default 20) s (tests/fuzz/run.sh)
+#   soak         build/        scripts/soak.sh --minutes BUS_SOAK_MINUTES (default 2)
+#                              on the plain build's tools: kill -9 chaos, reboots
+#
 # The test presets set ASAN_OPTIONS=detect_leaks=1:abort_on_error=1,
 # UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 and
 # TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1, so a sanitizer report fails
@@ -80,9 +87,42 @@ run() {
         $((SECONDS - start)))")
 }
 
+# step NAME DIR COMMAND... - runs one command; adds one line to the summary.
+step() {
+    local name=$1 dir=$2 start=$SECONDS rc=0
+    shift 2
+    echo "==== $name: $*"
+    "$@" 2>&1 | tee "$dir/$name.log" || rc=$?
+    local verdict=passed line
+    line=$(grep -E '^(soak|fuzz):' "$dir/$name.log" | tail -n 1 || true)
+    if [ "$rc" -ne 0 ]; then
+        verdict=FAILED
+        failed=1
+    fi
+    summary+=("$(printf '%-11s %-12s %-6s %s [%ds]' "$name" "$dir/" "$verdict" "${line:-exit $rc}" \
+        $((SECONDS - start)))")
+}
+
 run plain default build
 run ASan+UBSan asan-ubsan build-asan
 run TSan tsan build-tsan
+
+if cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DBUS_SANITIZE= -DBUS_FUZZ=ON &&
+    cmake --build build-fuzz -j "$jobs" --target fuzz_make_seeds fuzz_control fuzz_ring \
+        fuzz_segment fuzz_meta fuzz_cli; then
+    step fuzz build-fuzz bash tests/fuzz/run.sh build-fuzz "${BUS_FUZZ_SECONDS:-20}"
+else
+    summary+=("$(printf '%-11s %-12s FAILED at build' fuzz build-fuzz/)")
+    failed=1
+fi
+if [ -x build/tools/bus-soak ] && [ -x build/bus/busd ]; then
+    step soak build env BUS_SOAK_TOOLS=build/tools BUS_SOAK_BUSD=build/bus/busd \
+        bash scripts/soak.sh --minutes "${BUS_SOAK_MINUTES:-2}"
+else
+    summary+=("$(printf '%-11s %-12s FAILED: no build/tools/bus-soak or build/bus/busd' soak build/)")
+    failed=1
+fi
 
 echo
 echo "==== summary"

@@ -153,6 +153,8 @@ static int ring_ts_at(const struct bus__ring *r, int64_t want, int64_t *ts)
         }
         if (c != bus__commit_tag(off, pos))
             return off >= want ? 0 : -1; /* reserved, not committed yet; or lapped */
+        if (!bus__ring_rec_fits(r, pos))
+            return -1; /* damaged: no header fits there */
         uint32_t len = h->len, klen = h->key_len;
         uint16_t flags = h->flags;
         int64_t t = h->ts_ns;
@@ -165,18 +167,18 @@ static int ring_ts_at(const struct bus__ring *r, int64_t want, int64_t *ts)
         if (len < sizeof *h || len > r->cap / 2) /* a SKIP may span a whole batch */
             return -1;
         uint32_t type = flags & BUS__REC_TYPE_MASK;
-        int64_t k = type == BUS__REC_SKIP ? (int64_t)klen : 1;
-        if (k < 1)
-            return -1;
-        if (want < off + k) {
+        int64_t k = type == BUS__REC_SKIP ? (int64_t)klen : 1, after;
+        if (k < 1 || !bus__off_add(off, (uint64_t)k, &after))
+            return -1; /* damaged: offsets that do not exist */
+        if (want < after) {
             if (type == BUS__REC_DATA) {
                 *ts = t;
                 return 1;
             }
-            want = off + k; /* skipped offsets are never read: the next record is the oldest */
+            want = after; /* skipped offsets are never read: the next record is the oldest */
         }
         pos += bus__align8(len);
-        off += k;
+        off = after;
     }
     return -1;
 }

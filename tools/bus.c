@@ -75,6 +75,8 @@ unsigned cli_mode_arg(const char *arg)
 long cli_unescape(const char *s, char *out, size_t size)
 {
     size_t n = 0;
+    if (size == 0)
+        return -1; /* not even the NUL fits */
     for (; *s; s++) {
         char c = *s;
         if (c == '\\') {

@@ -65,9 +65,11 @@ static void check_format(const char *fmt, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (fmt[i] != '%')
             continue;
-        if (i + 1 >= n || !strchr("kspoTthKS%", fmt[i + 1]))
-            tool_usage_error(cli_prog, "bad -f: unknown '%%%c' (want %%k %%s %%p %%o %%T %%t "
-                             "%%h %%K %%S %%%%)", i + 1 < n ? fmt[i + 1] : ' ');
+        char c = i + 1 < n ? fmt[i + 1] : ' ';
+        /* NUL too: strchr() finds the terminator, and "%\0" would print a bare % */
+        if (c == '\0' || !strchr("kspoTthKS%", c))
+            tool_usage_error(cli_prog, "bad -f: unknown '%%%s' (want %%k %%s %%p %%o %%T %%t "
+                             "%%h %%K %%S %%%%)", c ? (char[]){c, '\0'} : "\\0");
         i++;
     }
 }
@@ -79,13 +81,21 @@ static void put_u32be(uint32_t v)
     fwrite(b, 1, 4, stdout);
 }
 
-static void write_record(const bus_record_t *r, const char *fmt, size_t n, int raw)
+/* n bytes at p to stdout; p may be NULL when n is 0 (no key), which fwrite's
+ * contract does not allow. */
+static void put_bytes(const void *p, size_t n)
+{
+    if (n)
+        fwrite(p, 1, n, stdout);
+}
+
+void cli_consume_write(const bus_record_t *r, const char *fmt, size_t n, int raw)
 {
     if (raw) {
         put_u32be(r->key ? (uint32_t)r->key_len : 0xffffffffu);
-        fwrite(r->key, 1, r->key ? r->key_len : 0, stdout);
+        put_bytes(r->key, r->key ? r->key_len : 0);
         put_u32be((uint32_t)r->value_len);
-        fwrite(r->value, 1, r->value_len, stdout);
+        put_bytes(r->value, r->value_len);
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -94,8 +104,8 @@ static void write_record(const bus_record_t *r, const char *fmt, size_t n, int r
             continue;
         }
         switch (fmt[++i]) {
-        case 'k': fwrite(r->key, 1, r->key ? r->key_len : 0, stdout); break;
-        case 's': fwrite(r->value, 1, r->value_len, stdout); break;
+        case 'k': put_bytes(r->key, r->key ? r->key_len : 0); break;
+        case 's': put_bytes(r->value, r->value_len); break;
         case 'p': printf("%d", r->partition); break;
         case 'o': printf("%lld", (long long)r->offset); break;
         case 'T': printf("%lld", (long long)(r->timestamp_ns / 1000000)); break;
@@ -105,12 +115,41 @@ static void write_record(const bus_record_t *r, const char *fmt, size_t n, int r
         case 'h':
             for (size_t h = 0; h < r->header_count; h++) {
                 printf("%s%s=", h ? "," : "", r->headers[h].name);
-                fwrite(r->headers[h].value, 1, r->headers[h].value_len, stdout);
+                put_bytes(r->headers[h].value, r->headers[h].value_len);
             }
             break;
         default: putchar('%'); break;
         }
     }
+}
+
+long cli_consume_format(const char *fmt_arg, const char *key_delim, const char *rec_delim, char *fmt,
+                        size_t size)
+{
+    static char buf[FORMAT_MAX];
+    long n;
+    fmt[0] = '\0';
+    if (fmt_arg) {
+        n = cli_unescape(fmt_arg, fmt, size);
+        if (n < 0)
+            tool_usage_error(cli_prog, "bad -f '%s': unknown escape or too long", fmt_arg);
+        check_format(fmt, (size_t)n);
+    } else {
+        if (key_delim) {
+            long k = cli_unescape(key_delim, buf, sizeof buf);
+            if (k < 0)
+                tool_usage_error(cli_prog, "bad -K '%s': unknown escape or too long", key_delim);
+            strcpy(fmt, "%k");
+            append_literal(fmt, size, buf, (size_t)k);
+        }
+        strcat(fmt, "%s");
+        long d = cli_unescape(rec_delim ? rec_delim : "\\n", buf, sizeof buf);
+        if (d < 0)
+            tool_usage_error(cli_prog, "bad -D '%s': unknown escape or too long", rec_delim);
+        append_literal(fmt, size, buf, (size_t)d);
+        n = (long)strlen(fmt);
+    }
+    return n;
 }
 
 /* -e: has every partition this consumer holds reached its end offset at start? */
@@ -134,7 +173,7 @@ int cli_consume(int argc, char **argv)
                                              {"raw", no_argument, NULL, 'Z'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
-    static char fmt[FORMAT_MAX], buf[FORMAT_MAX];
+    static char fmt[FORMAT_MAX];
     const char *group = NULL, *offset_arg = NULL, *fmt_arg = NULL;
     const char *key_delim = NULL, *rec_delim = NULL;
     int32_t partition = -1;
@@ -176,28 +215,7 @@ int cli_consume(int argc, char **argv)
     if (fmt_arg && (key_delim || rec_delim))
         tool_usage_error(cli_prog, "-K and -D cannot be used with -f (put them in the format)");
 
-    /* The output format, escapes decoded. */
-    long n;
-    if (fmt_arg) {
-        n = cli_unescape(fmt_arg, fmt, sizeof fmt);
-        if (n < 0)
-            tool_usage_error(cli_prog, "bad -f '%s': unknown escape or too long", fmt_arg);
-        check_format(fmt, (size_t)n);
-    } else {
-        if (key_delim) {
-            long k = cli_unescape(key_delim, buf, sizeof buf);
-            if (k < 0)
-                tool_usage_error(cli_prog, "bad -K '%s': unknown escape or too long", key_delim);
-            strcpy(fmt, "%k");
-            append_literal(fmt, sizeof fmt, buf, (size_t)k);
-        }
-        strcat(fmt, "%s");
-        long d = cli_unescape(rec_delim ? rec_delim : "\\n", buf, sizeof buf);
-        if (d < 0)
-            tool_usage_error(cli_prog, "bad -D '%s': unknown escape or too long", rec_delim);
-        append_literal(fmt, sizeof fmt, buf, (size_t)d);
-        n = (long)strlen(fmt);
-    }
+    long n = cli_consume_format(fmt_arg, key_delim, rec_delim, fmt, sizeof fmt);
 
     /* Where to start. */
     bus_consumer_config_t cc;
@@ -273,7 +291,7 @@ int cli_consume(int argc, char **argv)
             tool_fail(cli_prog, "cannot read %s: %s", topic, bus_strerror(got));
         }
         for (int i = 0; i < got; i++)
-            write_record(&recs[i], fmt, (size_t)n, raw);
+            cli_consume_write(&recs[i], fmt, (size_t)n, raw);
         seen += got;
         if (got == 0)
             fflush(stdout); /* caught up: what was read reaches a pipe now, not at 4 KiB */

@@ -76,6 +76,7 @@ static int dump_ring(const char *file, unsigned char *m, uint64_t size, char *wh
                          "version)", file, ver, BUS_FORMAT_VERSION);
     uint64_t cap = h->data_bytes;
     if (cap < BUS__MIN_RING || cap > BUS__MAX_RING || (cap & (cap - 1)) ||
+        (h->data_off | h->index_off) % BUS__ALIGN || /* records and index entries are 8-aligned */
         h->data_off > size || size - h->data_off < cap || h->index_entries == 0 ||
         (h->index_entries & (h->index_entries - 1)) || h->index_off > size ||
         (size - h->index_off) / sizeof(struct bus__ient) < h->index_entries ||
@@ -115,17 +116,25 @@ static int dump_ring(const char *file, unsigned char *m, uint64_t size, char *wh
                    (long long)off);
             break;
         }
+        if (!bus__ring_rec_fits(&r, pos)) {
+            printf("pos %llu offset %lld: corrupt record header (it runs past the data area)\n",
+                   (unsigned long long)pos, (long long)off);
+            bad++;
+            break;
+        }
         int skip = (rec->flags & BUS__REC_TYPE_MASK) == BUS__REC_SKIP;
+        int64_t after;
         if (rec->len < sizeof *rec || rec->len > r.max_record ||
             bus__align8(rec->len) > cap - (pos & r.mask) || (skip && rec->key_len == 0) ||
-            (!skip && (rec->flags & BUS__REC_TYPE_MASK) != BUS__REC_DATA)) {
+            (!skip && (rec->flags & BUS__REC_TYPE_MASK) != BUS__REC_DATA) ||
+            !bus__off_add(off, skip ? rec->key_len : 1, &after)) {
             printf("pos %llu offset %lld: corrupt record header (len %u, flags %#x)\n",
                    (unsigned long long)pos, (long long)off, rec->len, rec->flags);
             bad++;
             break;
         }
         bad += print_rec(rec, off, pos);
-        off += skip ? (int64_t)rec->key_len : 1;
+        off = after;
         pos += bus__align8(rec->len);
     }
     return bad;
@@ -159,7 +168,8 @@ static int dump_segment(const char *file, unsigned char *m, uint64_t size, char 
         if (n < 0) {
             /* a DATA record whose length fits but whose CRC does not: report, go on */
             if ((rec.flags & BUS__REC_TYPE_MASK) == BUS__REC_DATA && rec.len >= sizeof rec &&
-                rec.len <= size - pos && (uint64_t)rec.key_len <= rec.len - sizeof rec) {
+                rec.len <= size - pos && (uint64_t)rec.key_len <= rec.len - sizeof rec &&
+                off >= 0 && off < INT64_MAX) {
                 bad += print_rec((const struct bus__rec *)(const void *)(m + pos), off, pos);
                 off++;
                 pos += bus__align8(rec.len);
