@@ -23,8 +23,8 @@
 #define TOPIC "t"
 #define MAX_VALUE 200
 
-/* Sends seq [from, to) to partition 0 and waits until they are durable. */
-static void send_range(bus_t *bus, uint64_t from, uint64_t to)
+/* Sends seq [from, to) to partition 0; with `flush`, waits until they are durable. */
+static void send_seqs(bus_t *bus, uint64_t from, uint64_t to, bool flush)
 {
     bus_producer_t *p = bdt_producer(bus, TOPIC, 1000 * bt_hang_s());
     unsigned char v[MAX_VALUE];
@@ -32,8 +32,14 @@ static void send_range(bus_t *bus, uint64_t from, uint64_t to)
         size_t n = bdt_value(v, seq, sizeof v);
         assert_rc(bus_send(p, NULL, 0, v, n, NULL), 0);
     }
-    assert_rc(bus_flush(p, 1000 * bt_hang_s()), 0);
+    if (flush)
+        assert_rc(bus_flush(p, 1000 * bt_hang_s()), 0);
     bus_producer_close(p);
+}
+
+static void send_range(bus_t *bus, uint64_t from, uint64_t to)
+{
+    send_seqs(bus, from, to, true);
 }
 
 struct expect {
@@ -118,18 +124,6 @@ static void test_log_kept_after_recovery_and_unpublished_tail(void **state)
     assert_int_equal(info.end, 2100);
 }
 
-/* Sends seq [from, to) without asking for a flush. */
-static void send_unflushed(bus_t *bus, uint64_t from, uint64_t to)
-{
-    bus_producer_t *p = bdt_producer(bus, TOPIC, 1000 * bt_hang_s());
-    unsigned char v[MAX_VALUE];
-    for (uint64_t seq = from; seq < to; seq++) {
-        size_t n = bdt_value(v, seq, sizeof v);
-        assert_rc(bus_send(p, NULL, 0, v, n, NULL), 0);
-    }
-    bus_producer_close(p);
-}
-
 /* Waits until busd began two rounds: the second read the doorbell after this call,
  * so a bus_flush that returned before it cannot make busd flush what comes next. */
 static void busd_two_rounds(bus_t *bus)
@@ -192,7 +186,7 @@ static void test_group_offset_past_the_log_after_reboot(void **state)
     pid_t busd = bdt_start_ready(c->bus, c->dir, c->data);
     send_range(c->bus, 0, 100);
     busd_two_rounds(c->bus); /* its flush's doorbell is no longer news to busd */
-    send_unflushed(c->bus, 100, 150);
+    send_seqs(c->bus, 100, 150, false); /* not flushed */
     bus_consumer_t *g = member(c->bus);
     read_until(g, 0, 150);
     assert_rc(bus_commit(g), 0);

@@ -194,25 +194,6 @@ static void edit(struct image *im, struct fz *f)
     }
 }
 
-/* Reads every byte a record lends (a read past the ring or the copy buffer faults
- * or is reported by ASan). */
-static unsigned touch(const bus_record_t *rec)
-{
-    unsigned sum = 0;
-    const unsigned char *k = rec->key, *v = rec->value;
-    for (size_t i = 0; k && i < rec->key_len; i++)
-        sum += k[i];
-    for (size_t i = 0; i < rec->value_len; i++)
-        sum += v[i];
-    for (size_t j = 0; j < rec->header_count; j++) {
-        const unsigned char *hv = rec->headers[j].value;
-        sum += (unsigned)strlen(rec->headers[j].name);
-        for (size_t i = 0; i < rec->headers[j].value_len; i++)
-            sum += hv[i];
-    }
-    return sum;
-}
-
 static void consume(bus_t *b, const char *topic, uint8_t flags, int64_t seek_to, int check_crc)
 {
     bus_consumer_config_t cc;
@@ -239,7 +220,7 @@ static void consume(bus_t *b, const char *topic, uint8_t flags, int64_t seek_to,
         for (int k = 0; k < n; k++) {
             FZ_ASSERT(recs[k].offset > last); /* dense offsets only grow */
             last = recs[k].offset;
-            sink += touch(&recs[k]);
+            sink += fz_touch(&recs[k], false);
         }
     }
     (void)sink;

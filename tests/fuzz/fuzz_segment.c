@@ -34,40 +34,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-/* Every byte of a record's key, value and headers (a read past the buffer is
- * reported by ASan). */
-static unsigned touch(const bus_record_t *rec, bool encoded_headers)
-{
-    unsigned sum = 0;
-    const unsigned char *k = rec->key, *v = rec->value;
-    for (size_t i = 0; k && i < rec->key_len; i++)
-        sum += k[i];
-    for (size_t i = 0; i < rec->value_len; i++)
-        sum += v[i];
-    if (!encoded_headers) {
-        for (size_t j = 0; j < rec->header_count; j++) {
-            const unsigned char *hv = rec->headers[j].value;
-            sum += (unsigned)strlen(rec->headers[j].name);
-            for (size_t i = 0; i < rec->headers[j].value_len; i++)
-                sum += hv[i];
-        }
-        return sum;
-    }
-    /* as bus__decode_headers walks them */
-    const unsigned char *p = (const unsigned char *)(const void *)rec->headers;
-    for (size_t j = 0; j < rec->header_count; j++) {
-        uint16_t nl;
-        uint32_t vl;
-        memcpy(&nl, p, 2);
-        memcpy(&vl, p + 2, 4);
-        sum += (unsigned)strlen((const char *)p + BUS__HDR_FIXED);
-        for (size_t i = 0; i < vl; i++)
-            sum += p[BUS__HDR_FIXED + nl + 1 + i];
-        p += BUS__HDR_FIXED + nl + 1 + vl;
-    }
-    return sum;
-}
-
 /* Reads the partition's segments from `off` as a lapped consumer would. */
 static void catchup_walk(bus_t *b, uint32_t max_record, int64_t off)
 {
@@ -94,7 +60,7 @@ static void catchup_walk(bus_t *b, uint32_t max_record, int64_t off)
         bus_record_t rec;
         memset(&rec, 0, sizeof rec);
         if ((h->flags & BUS__REC_TYPE_MASK) == BUS__REC_DATA && bus__rec_decode(h, h->len, &rec) == 0)
-            sink += touch(&rec, true);
+            sink += fz_touch(&rec, true);
         if (k->next > INT64_MAX - (int64_t)count)
             break; /* the next offset would not exist */
         k->next += count;
@@ -165,7 +131,7 @@ static void consume(bus_t *b, bool seek, int64_t off)
             for (int k = 0; k < n; k++) {
                 FZ_ASSERT(recs[k].offset > last);
                 last = recs[k].offset;
-                sink += touch(&recs[k], false);
+                sink += fz_touch(&recs[k], false);
             }
         }
     }
