@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # deps.sh - installs the Debian 12 packages bus needs to build and test, if any is
 # missing: compilers (gcc and clang, with their sanitizer and libFuzzer runtimes), CMake,
-# pkg-config, liburing, cmocka, libbsd, python3 (tests check JSON with it), and
-# for bus-peers' comparison with other transports libzmq, hiredis and redis-server
-# (without them bus-peers still builds, and skips ZeroMQ and Redis).
+# pkg-config, liburing, cmocka, libbsd, python3 (tests check JSON with it),
+# librdkafka for bus-bridge, its tests and its benchmark (without it they are not
+# built), and for bus-peers' comparison with other transports libzmq, hiredis and
+# redis-server (without them bus-peers still builds, and skips ZeroMQ and Redis).
 # Idempotent and quiet when everything is there.  Runs apt-get through sudo unless
 # already root.  The other scripts run it first.
 set -euo pipefail
 
 bus_packages=(build-essential cmake pkg-config clang libclang-rt-14-dev liburing-dev libcmocka-dev libbsd-dev python3
-    libzmq3-dev libhiredis-dev redis-server)
+    librdkafka-dev libzmq3-dev libhiredis-dev redis-server)
 
 missing=()
 for pkg in "${bus_packages[@]}"; do

@@ -1,0 +1,145 @@
+/* test_bridge_restart.c - kill -9 of bus-bridge mid-stream, then a restart,
+ * both ways: nothing is lost, and a record appears twice only if it came after
+ * the last commit before the kill (the bus group's, outbound; the Kafka group's,
+ * inbound).  Records are numbered: record i goes to partition i % NPART at
+ * offset i / NPART of its source. */
+#include "bridge_test.h"
+
+enum { NREC = 4000, NPART = 4, KILL_AFTER = 2000 };
+
+/* Checks occurrences: count[i] of record i; committed[p] the commit at the kill. */
+static void check_counts(const int *count, const int64_t *committed)
+{
+    int dups = 0;
+    for (int i = 0; i < NREC; i++) {
+        int p = i % NPART, off = i / NPART;
+        if (count[i] < 1)
+            fail_msg("record %d (partition %d offset %d) is lost", i, p, off);
+        if (off < committed[p] && count[i] != 1)
+            fail_msg("record %d (partition %d offset %d) came %d times, below the commit %lld", i, p, off,
+                     count[i], (long long)committed[p]);
+        dups += count[i] - 1;
+    }
+    printf("# %d records, %d duplicates (after the last commit), commits at the kill %lld %lld %lld %lld\n", NREC,
+           dups, (long long)committed[0], (long long)committed[1], (long long)committed[2], (long long)committed[3]);
+}
+
+static void test_out_kill(void **state)
+{
+    bk_ctx_t *k = *state;
+    assert_rc(bt_topic(k->bus, "stream", NPART, 1 << 20, 65536, BUS_OVERFLOW_BLOCK), 0);
+    bk_topic(k, "k-stream", NPART);
+    const char *routes = "route = bus:stream -> kafka:k-stream\n";
+    /* A slow cluster: many records in flight when the bridge is killed. */
+    for (int32_t id = 1; id <= BK_BROKERS; id++)
+        assert_int_equal(rd_kafka_mock_broker_set_rtt(k->mc, id, 20), 0);
+    bk_bridge_start(k, routes);
+    bus_producer_t *p;
+    assert_rc(bus_producer_open(&p, k->bus, "stream", NULL), 0);
+    int64_t committed[NPART];
+    int64_t deadline = bk_deadline();
+    for (int i = 0; i < NREC; i++) {
+        bk_send_v(p, i, NPART);
+        if (i % 10 == 9)
+            bt_sleep_ms(1); /* a stream: the bridge works while we produce */
+        if (i != KILL_AFTER)
+            continue;
+        /* Mid-stream: once something is committed, kill -9 while records flow. */
+        for (;;) {
+            int64_t total = 0;
+            for (int q = 0; q < NPART; q++)
+                total += bk_committed(k->bus, "bus-bridge", "stream", q) > 0;
+            if (total > 0)
+                break;
+            bk_assert_alive(k);
+            assert_true(bt_now_ns(CLOCK_MONOTONIC) < deadline);
+            bt_sleep_ms(1);
+        }
+        int st = bk_bridge_signal(k, SIGKILL);
+        assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+        for (int q = 0; q < NPART; q++)
+            committed[q] = bk_committed(k->bus, "bus-bridge", "stream", q);
+    }
+    bus_producer_close(p);
+    bk_bridge_start(k, routes);
+    bk_wait_committed_all(k, "bus-bridge", "stream", NPART);
+    bk_bridge_stop(k);
+
+    size_t total = bk_kafka_count(k, "k-stream", NPART);
+    bk_rec_t *m;
+    size_t n = bk_read_kafka(k, "k-stream", NPART, total, 0, &m);
+    assert_int_equal(n, total);
+    int *count = bk_count_v(m, n, NREC, NPART);
+    check_counts(count, committed);
+    free(count);
+    bk_recs_free(m, n);
+}
+
+static void test_in_kill(void **state)
+{
+    bk_ctx_t *k = *state;
+    assert_rc(bt_topic(k->bus, "stream", NPART, 1 << 20, 65536, BUS_OVERFLOW_BLOCK), 0);
+    bk_topic(k, "k-stream", NPART);
+    const char *routes = "route = kafka:k-stream -> bus:stream\n"
+                         "kafka.consumer.auto.commit.interval.ms = 50\n"
+                         /* the killed member leaves the Kafka group soon */
+                         "kafka.consumer.session.timeout.ms = 6000\n"
+                         "kafka.consumer.heartbeat.interval.ms = 500\n"
+                         "batch = 64\n";
+    bk_produce_range(k, "k-stream", 0, KILL_AFTER / 2, NPART);
+    int i = KILL_AFTER / 2;
+    bk_bridge_start(k, routes);
+    /* Mid-stream: once the bridge writes to the bus, records keep coming until the
+     * Kafka group committed some. */
+    int64_t committed[NPART];
+    int64_t deadline = bk_deadline();
+    while (bt_end_offset(k->bus, "stream", 0) + bt_end_offset(k->bus, "stream", 1) == 0) {
+        bk_assert_alive(k);
+        assert_true(bt_now_ns(CLOCK_MONOTONIC) < deadline);
+        bt_sleep_ms(1);
+    }
+    for (;; i++) {
+        bk_produce_v(k, "k-stream", i, NPART);
+        if (i % 50 != 49)
+            continue;
+        bk_produce_flush(k);
+        int64_t total = 0;
+        bk_kafka_committed(k, "bus-bridge", "k-stream", NPART, committed);
+        for (int q = 0; q < NPART; q++)
+            total += committed[q] > 0;
+        if (total > 0)
+            break;
+        assert_true(i < NREC - 500);
+        bk_assert_alive(k);
+        assert_true(bt_now_ns(CLOCK_MONOTONIC) < deadline);
+    }
+    int st = bk_bridge_signal(k, SIGKILL);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    bk_kafka_committed(k, "bus-bridge", "k-stream", NPART, committed);
+    bk_produce_range(k, "k-stream", i + 1, NREC, NPART);
+    bk_bridge_start(k, routes);
+    bk_wait_kafka_committed_all(k, "bus-bridge", "k-stream", NPART, NREC / NPART);
+    bk_bridge_stop(k);
+
+    size_t total = 0;
+    for (int q = 0; q < NPART; q++)
+        total += (size_t)bt_end_offset(k->bus, "stream", q);
+    bk_rec_t *r;
+    size_t n = bk_read_bus(k, "stream", total, 0, &r);
+    assert_int_equal(n, total);
+    int *count = bk_count_v(r, n, NREC, NPART);
+    for (int q = 0; q < NPART; q++)
+        committed[q] = committed[q] < 0 ? 0 : committed[q];
+    check_counts(count, committed);
+    free(count);
+    bk_recs_free(r, n);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        BK_TEST(test_out_kill),
+        BK_TEST(test_in_kill),
+    };
+    return BK_RUN(tests);
+}
