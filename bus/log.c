@@ -87,9 +87,8 @@ int busd_log_reopen(void)
     return 0;
 }
 
-void busd_log(const char *fmt, ...)
+void log_vline(FILE *out, const char *prog, const char *fmt, va_list ap)
 {
-    FILE *out = busd_log_fp ? busd_log_fp : stderr;
     struct timespec ts;
     struct tm tm;
     char stamp[32];
@@ -97,16 +96,21 @@ void busd_log(const char *fmt, ...)
     gmtime_r(&ts.tv_sec, &tm);
     strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
     /* one fprintf for the prefix and one for the message, then the newline: the
-     * stream's lock keeps a line whole; busd has one thread anyway. */
+     * stream's lock keeps a line whole among threads. */
     flockfile(out);
-    fprintf(out, "%s.%03ldZ busd[%d]: ", stamp, ts.tv_nsec / 1000000, (int)getpid());
-    va_list ap;
-    va_start(ap, fmt);
+    fprintf(out, "%s.%03ldZ %s[%d]: ", stamp, ts.tv_nsec / 1000000, prog, (int)getpid());
     vfprintf(out, fmt, ap);
-    va_end(ap);
     fputc('\n', out);
     fflush(out);
     funlockfile(out);
+}
+
+void busd_log(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vline(busd_log_fp ? busd_log_fp : stderr, "busd", fmt, ap);
+    va_end(ap);
 }
 
 void busd_log_close(void)

@@ -9,6 +9,14 @@
 #ifndef BUSD_LOG_H
 #define BUSD_LOG_H
 
+#include <stdarg.h>
+#include <stdio.h>
+
+/* One line to out, "<stamp> prog[pid]: <message>\n", whole even when several
+ * threads log (bus-bridge's use it too). */
+__attribute__((format(printf, 3, 0))) void log_vline(FILE *out, const char *prog, const char *fmt,
+                                                      va_list ap);
+
 /* Logs to file `name` in directory dirfd (appended; created with `mode` and the
  * directory's group where that is setgid), or to stderr when name is NULL.  The
  * file is opened relative to the directory (dirfd is duplicated; SIGHUP's reopen
