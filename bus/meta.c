@@ -160,12 +160,18 @@ int meta_init(const char *data_dir)
     return 0;
 }
 
-/* "<name>.topic", for a valid topic name only: the name becomes a file name. */
-static int topic_file_name(char *buf, size_t n, const char *name)
+enum { TOPIC_FILE_MAX = BUS_TOPIC_NAME_MAX + 8 }; /* "<name>.topic" and its NUL */
+
+/* Puts topic `name`'s file name, "<name>.topic", in file[] (for a valid topic name
+ * only: the name becomes a file name) and opens DATA_DIR/_bus/topics: a descriptor
+ * or a negative errno. */
+static int topic_file_at(const char *data_dir, const char *name, char file[TOPIC_FILE_MAX])
 {
     if (bus_topic_name_check(name) < 0)
         return BUS_ETOPICNAME;
-    return snprintf(buf, n, "%s.topic", name) < (int)n ? 0 : -ENAMETOOLONG;
+    if (snprintf(file, TOPIC_FILE_MAX, "%s.topic", name) >= TOPIC_FILE_MAX)
+        return -ENAMETOOLONG;
+    return meta_dir(data_dir, true);
 }
 
 static void topic_file_of(struct topic_file *f, const char *name, const bus_topic_config_t *cfg)
@@ -190,12 +196,9 @@ static void topic_file_of(struct topic_file *f, const char *name, const bus_topi
 
 int meta_topic_save(const char *data_dir, const char *name, const bus_topic_config_t *cfg)
 {
-    char file[BUS_TOPIC_NAME_MAX + 8];
+    char file[TOPIC_FILE_MAX];
     struct topic_file f, old;
-    int r = topic_file_name(file, sizeof file, name);
-    if (r < 0)
-        return r;
-    int dfd = meta_dir(data_dir, true);
+    int r = 0, dfd = topic_file_at(data_dir, name, file);
     if (dfd < 0)
         return dfd;
     topic_file_of(&f, name, cfg);
@@ -207,11 +210,8 @@ int meta_topic_save(const char *data_dir, const char *name, const bus_topic_conf
 
 int meta_topic_remove(const char *data_dir, const char *name)
 {
-    char file[BUS_TOPIC_NAME_MAX + 8];
-    int r = topic_file_name(file, sizeof file, name);
-    if (r < 0)
-        return r;
-    int dfd = meta_dir(data_dir, true);
+    char file[TOPIC_FILE_MAX];
+    int r = 0, dfd = topic_file_at(data_dir, name, file);
     if (dfd < 0)
         return dfd == -ENOENT ? 0 : dfd;
     if (unlinkat(dfd, file, 0) < 0 && errno != ENOENT)
@@ -222,12 +222,9 @@ int meta_topic_remove(const char *data_dir, const char *name)
 
 int meta_topic_load(const char *data_dir, const char *name, bus_topic_config_t *cfg)
 {
-    char file[BUS_TOPIC_NAME_MAX + 8];
+    char file[TOPIC_FILE_MAX];
     struct topic_file f;
-    int r = topic_file_name(file, sizeof file, name);
-    if (r < 0)
-        return r;
-    int dfd = meta_dir(data_dir, true);
+    int dfd = topic_file_at(data_dir, name, file);
     if (dfd < 0)
         return dfd;
     ssize_t got = read_small(dfd, file, &f, sizeof f);
