@@ -7,6 +7,7 @@
 #ifndef BUS_PROC_H
 #define BUS_PROC_H
 
+#include <cpuid.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -50,18 +51,25 @@ static inline int64_t bus__deadline_ns(struct bus__deadline *d)
     return d->at;
 }
 
-/* A producer's CLOCK_REALTIME, read from the TSC.  clock_gettime costs ~35 ns in
- * a VM, about as much as the rest of a small send.  Where the kernel itself trusts
- * the TSC (clocksource "tsc": constant rate, synchronised across CPUs) we measure
- * its rate against CLOCK_MONOTONIC over the first 20 ms, then stamp records as
- * anchor + ticks * rate, re-anchoring to CLOCK_REALTIME every 100 ms (so NTP steps
- * and slews show up within 100 ms, and the rate estimate keeps improving over the
- * whole lifetime).  The rate comes from the monotonic clock because the real one
- * jumps: a step of the wall clock during calibration would otherwise give every
- * later stamp a wrong rate.
+/* A producer's CLOCK_REALTIME, read from the TSC.  clock_gettime costs 20-35 ns in
+ * a VM (kvm-clock's vDSO path is the slower), as much as the rest of a small send.
+ * Where the TSC ticks at a constant rate - the kernel's clocksource is "tsc", or
+ * the CPU calls its TSC invariant (CPUID 0x80000007 EDX bit 8), as KVM guests on
+ * kvm-clock see it - we measure its rate against CLOCK_MONOTONIC over the first
+ * 20 ms, then stamp records as anchor + ticks * rate, re-anchoring to
+ * CLOCK_REALTIME every 10 ms.  The rate comes from the monotonic clock because the
+ * real one jumps: a step of the wall clock during calibration would otherwise give
+ * every later stamp a wrong rate.  At each re-anchor the stamp the TSC predicts is
+ * checked against the clock: off by more than 1 ms (the TSC jumped: a migrated
+ * VM, CPUs whose TSCs disagree; or the wall clock was stepped), it calibrates
+ * again.  So a stamp is never off by more than what one 10 ms interval can hide.
  * Elsewhere, and until calibrated, it is plain clock_gettime.  The state lives in
  * the handle: a header-only library has no globals. */
 __extension__ typedef unsigned __int128 bus__u128;
+
+#define BUS__CLOCK_ANCHOR_NS 10000000 /* re-anchor to CLOCK_REALTIME this often */
+#define BUS__CLOCK_CAL_NS 20000000    /* measure the TSC's rate over this long first */
+#define BUS__CLOCK_SLIP_NS 1000000    /* a prediction off by more: calibrate again */
 
 struct bus__clock {
     int mode;          /* 0 calibrating, 1 TSC, -1 clock_gettime only */
@@ -80,6 +88,12 @@ static inline uint64_t bus__rdtsc(void)
     return (uint64_t)hi << 32 | lo;
 }
 
+static inline bool bus__tsc_invariant(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(0x80000007, &a, &b, &c, &d) && (d >> 8 & 1);
+}
+
 static inline void bus__clock_init(struct bus__clock *c)
 {
     char buf[32] = {0};
@@ -89,7 +103,7 @@ static inline void bus__clock_init(struct bus__clock *c)
     ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
     if (fd >= 0)
         close(fd);
-    c->mode = n >= 3 && strncmp(buf, "tsc", 3) == 0 ? 0 : -1;
+    c->mode = (n >= 3 && strncmp(buf, "tsc", 3) == 0) || bus__tsc_invariant() ? 0 : -1;
 }
 
 static inline int64_t bus__clock_slow(struct bus__clock *c)
@@ -99,12 +113,17 @@ static inline int64_t bus__clock_slow(struct bus__clock *c)
         return ns;
     uint64_t t = bus__rdtsc();
     int64_t mono = bus__mono_ns();
+    if (c->mode == 1) { /* the end of an interval: was the TSC right? */
+        int64_t predicted = c->ns0 + (int64_t)(((bus__u128)(t - c->tsc0) * c->mult) >> 32);
+        if (t < c->tsc0 || predicted - ns > BUS__CLOCK_SLIP_NS || ns - predicted > BUS__CLOCK_SLIP_NS)
+            c->mode = 0, c->cal_mono = 0;
+    }
     if (c->cal_mono == 0) {
         c->cal_mono = mono;
         c->cal_tsc = t;
         return ns;
     }
-    if (mono - c->cal_mono < 20000000 || t <= c->cal_tsc)
+    if (mono - c->cal_mono < BUS__CLOCK_CAL_NS || t <= c->cal_tsc)
         return ns;
     c->mult = (uint64_t)(((bus__u128)(uint64_t)(mono - c->cal_mono) << 32) / (t - c->cal_tsc));
     if (c->mult == 0) {
@@ -114,7 +133,7 @@ static inline int64_t bus__clock_slow(struct bus__clock *c)
     c->mode = 1;
     c->tsc0 = t;
     c->ns0 = ns;
-    c->until = (uint64_t)(((bus__u128)100000000 << 32) / c->mult);
+    c->until = (uint64_t)(((bus__u128)BUS__CLOCK_ANCHOR_NS << 32) / c->mult);
     return ns;
 }
 
