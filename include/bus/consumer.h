@@ -17,6 +17,12 @@
 #include "group.h"
 #include "producer.h"
 
+/* A sleeping consumer with no group looks at its topics' state at least this often
+ * (ns).  Tests raise it so that a lost wake-up hangs instead of costing a second. */
+#ifndef BUS__IDLE_RECHECK_NS
+#define BUS__IDLE_RECHECK_NS 1000000000
+#endif
+
 struct bus__cpart {
     struct bus__ring r;
     struct bus__rslot *slot;
@@ -1010,7 +1016,7 @@ BUS_API int bus_poll(bus_consumer_t *c, bus_record_t *records, size_t max, int t
                 /* an old stall (a stopped or dead producer): look again every 200 us;
                  * otherwise re-check topic state at least every second */
                 int64_t cap = stalled ? 200000 : c->nsubs ? (int64_t)c->cfg.member_check_ms * 1000000
-                                                           : 1000000000;
+                                                           : BUS__IDLE_RECHECK_NS;
                 bus__futex_wait(&c->bus->clients[c->client].doorbell, bell, wait < cap ? wait : cap);
             }
         }

@@ -36,6 +36,7 @@
 
 #include "format.h"
 #include "proc.h"
+#include "wait.h"
 
 struct bus {
     char path[PATH_MAX];
@@ -572,6 +573,21 @@ static inline void bus__client_free(bus_t *b, uint32_t i)
 {
     /* release: pairs with the acquire in bus__slot_claim() of the next owner. */
     atomic_store_explicit(&b->clients[i].pid, 0, memory_order_release);
+}
+
+/* Rings every consumer's doorbell: a topic was deleted, whichever rings they sleep
+ * on.  A consumer that loaded its bell before the bump wakes; one that loaded it
+ * after sees what was stored before the bump (release, pairs with the acquire load
+ * of the bell in bus_poll) - the DELETED state, which bus__ring_arm checks. */
+static inline void bus__clients_wake(bus_t *b)
+{
+    for (uint32_t i = 0; i < b->max_clients; i++) {
+        struct bus__client *c = &b->clients[i];
+        if (atomic_load_explicit(&c->pid, memory_order_relaxed) == 0)
+            continue; /* relaxed: a client that appears later checks state itself */
+        atomic_fetch_add_explicit(&c->doorbell, 1, memory_order_release);
+        bus__futex_wake(&c->doorbell, INT_MAX);
+    }
 }
 
 /* ---- topic table lookups (no lock) ---- */

@@ -920,6 +920,10 @@ static inline void bus__ring_wake(bus_t *b, struct bus__ring *r)
 static inline bool bus__ring_arm(struct bus__ring *r, struct bus__rslot *s, uint64_t pos)
 {
     atomic_store_explicit(&s->armed, 1, memory_order_seq_cst); /* C-a */
+    /* relaxed: ordered after the caller's acquire load of its doorbell, which a
+     * topic delete bumps after storing the state (bus__clients_wake). */
+    if (atomic_load_explicit(&r->hdr->state, memory_order_relaxed) == BUS__RING_DELETED)
+        return false;
     bus__pair_t *t = &r->hdr->tail;
     uint64_t lo = atomic_load_explicit(&t->lo, memory_order_relaxed);
     uint64_t hi = atomic_load_explicit(&t->hi, memory_order_relaxed);

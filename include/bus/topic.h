@@ -100,6 +100,7 @@ static inline void bus__topic_unlink(bus_t *b, struct bus__topic_entry *e)
         }
         unlinkat(b->dirfd, name, 0);
     }
+    bus__clients_wake(b); /* consumers asleep on its rings see BUS_EDELETED now */
 }
 
 /* Finishes what a dead mutex owner left half done. */

@@ -2,7 +2,11 @@
  * bus_poll(-1) wakes for a record sent by another process to any of its
  * partitions; a 200-round ping-pong between two processes exercises the
  * sleep/wake race; a consumer killed while assigned to a BLOCK topic stops
- * holding its producers back. */
+ * holding its producers back.
+ * A consumer with nothing to read re-checks its topics only every hour here, so a
+ * lost wake-up hangs the test (and the hang guard fails it) instead of costing a
+ * second. */
+#define BUS__IDLE_RECHECK_NS (3600 * 1000000000LL)
 #include "common/bus_test.h"
 
 #include <poll.h>
