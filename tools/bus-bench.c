@@ -98,6 +98,7 @@ static struct {
     int fetch_min;         /* consumers' fetch_min_bytes; 0: library default */
     int fetch_wait_us;     /* consumers' fetch_max_wait_us; -1: library default */
     bool check_crc;
+    bool exclusive;        /* --exclusive: producers alone on their partitions open exclusive */
     bool pin;
     bool json;
     bool verbose;
@@ -409,7 +410,9 @@ static bus_t *child_bus(void)
     return bus;
 }
 
-static void tx_open(tx_t *t, int impl, int api, const char *topic, struct spsc_file *ring)
+/* alone: the only producer of its partitions (--exclusive may apply). */
+static void tx_open(tx_t *t, int impl, int api, bool alone, const char *topic,
+                    struct spsc_file *ring)
 {
     memset(t, 0, sizeof *t);
     t->impl = impl;
@@ -423,6 +426,7 @@ static void tx_open(tx_t *t, int impl, int api, const char *topic, struct spsc_f
     bus_producer_config_t pc;
     bus_producer_config_init(&pc);
     pc.send_timeout_ms = 10000;
+    pc.exclusive = G.exclusive && alone;
     int rc = bus_producer_open(&t->p, t->bus, topic, &pc);
     if (rc < 0)
         child_fail("cannot open a producer on topic %s: %s", topic, bus_strerror(rc));
@@ -671,7 +675,7 @@ static int64_t cpu_now_ns(void)
 static void producer_tp(const struct run *r, int id, const char *topic, struct spsc_file *ring)
 {
     tx_t t;
-    tx_open(&t, r->impl, r->api, topic, ring);
+    tx_open(&t, r->impl, r->api, r->mode != M_NTO1 || r->nprod == 1, topic, ring);
     if (r->mode == M_PARTS)
         t.part = id;
     const size_t S = r->size;
@@ -808,7 +812,7 @@ static void consumer_tp(const struct run *r, int cid, const char *group, const c
 static void producer_lat(const struct run *r, const char *topic, struct spsc_file *ring)
 {
     tx_t t;
-    tx_open(&t, r->impl, r->api, topic, ring);
+    tx_open(&t, r->impl, r->api, true, topic, ring);
     unsigned char *buf = payload_buf(r->size);
     child_ready_and_wait();
     struct limits l = limits_of();
@@ -869,7 +873,7 @@ static void pinger(const struct run *r, const char *ping, const char *pong,
 {
     tx_t t;
     rx_t x;
-    tx_open(&t, r->impl, r->api, ping, ring_ping);
+    tx_open(&t, r->impl, r->api, true, ping, ring_ping);
     rx_open(&x, r->impl, pong, ring_pong, NULL, 1);
     unsigned char *buf = payload_buf(r->size);
     bus_record_t recs[4];
@@ -910,7 +914,7 @@ static void ponger(const struct run *r, const char *ping, const char *pong,
     rx_t x;
     tx_t t;
     rx_open(&x, r->impl, ping, ring_ping, NULL, 1);
-    tx_open(&t, r->impl, r->api, pong, ring_pong);
+    tx_open(&t, r->impl, r->api, true, pong, ring_pong);
     bus_record_t recs[16];
     child_ready_and_wait();
     for (;;) {
@@ -2078,6 +2082,7 @@ static void group_rate_producer(const char *topic)
     bus_producer_config_t pc;
     bus_producer_config_init(&pc);
     pc.send_timeout_ms = 10000;
+    pc.exclusive = G.exclusive;
     bus_producer_t *p;
     int rc = bus_producer_open(&p, bus, topic, &pc);
     if (rc < 0)
@@ -2765,6 +2770,7 @@ static bus_producer_t *durable_producer(bus_t **bus, const char *topic)
     bus_producer_config_t pc;
     bus_producer_config_init(&pc);
     pc.send_timeout_ms = DURABLE_TIMEOUT_MS;
+    pc.exclusive = G.exclusive;
     bus_producer_t *p;
     int rc = bus_producer_open(&p, *bus, topic, &pc);
     if (rc < 0)
@@ -3660,6 +3666,8 @@ static void usage(FILE *out)
             "                        (default 1: read each record at once)\n"
             "      --fetch-wait-us N consumers' fetch_max_wait_us (default: library's, 100)\n"
             "      --crc             consumers verify each record's CRC32C\n"
+            "      --exclusive       producers alone on a partition open it exclusive (no\n"
+            "                        locked instruction a send; nto1 keeps N > 1 shared)\n"
             "      --pin             pin producers to CPU 0, consumers to CPU 1\n"
             "      --no-baseline     skip the baseline runs: spsc, durable's disk (to profile bus\n"
             "                        alone; no ratios)\n"
@@ -3858,7 +3866,8 @@ static void print_progress(const struct run *r, size_t done, size_t total)
 int main(int argc, char **argv)
 {
     enum { O_SPIN = 256, O_CRC, O_PIN, O_NOBASE, O_COMMIT_EVERY, O_GROUP_RUNS, O_BUSD, O_DATA_DIR,
-           O_BYTES, O_FLUSHES, O_STAT_EVERY, O_BUS_STAT, O_TSV, O_FETCH_MIN, O_FETCH_WAIT };
+           O_BYTES, O_FLUSHES, O_STAT_EVERY, O_BUS_STAT, O_TSV, O_FETCH_MIN, O_FETCH_WAIT,
+           O_EXCLUSIVE };
     static const struct option longopts[] = {
         {"bus", required_argument, NULL, 'b'},       {"mode", required_argument, NULL, 'm'},
         {"sizes", required_argument, NULL, 's'},     {"api", required_argument, NULL, 'a'},
@@ -3869,6 +3878,7 @@ int main(int argc, char **argv)
         {"ring-size", required_argument, NULL, 'R'}, {"interval-ns", required_argument, NULL, 'i'},
         {"spin-us", required_argument, NULL, O_SPIN}, {"crc", no_argument, NULL, O_CRC},
         {"fetch-min", required_argument, NULL, O_FETCH_MIN},
+        {"exclusive", no_argument, NULL, O_EXCLUSIVE},
         {"fetch-wait-us", required_argument, NULL, O_FETCH_WAIT},
         {"pin", no_argument, NULL, O_PIN},           {"json", no_argument, NULL, 'j'},
         {"no-baseline", no_argument, NULL, O_NOBASE},
@@ -3910,6 +3920,7 @@ int main(int argc, char **argv)
             G.fetch_wait_us = (int)tool_number(prog, "fetch-wait-us", optarg, 0, 10000000);
             break;
         case O_CRC: G.check_crc = true; break;
+        case O_EXCLUSIVE: G.exclusive = true; break;
         case O_PIN: G.pin = true; break;
         case O_NOBASE: G.no_baseline = true; break;
         case O_COMMIT_EVERY:

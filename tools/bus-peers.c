@@ -90,6 +90,7 @@ static struct {
     bool smoke, json;
     const char *redis_path;
     int fetch_min; /* --fetch-min: bus consumers' fetch_min_bytes in throughput runs */
+    bool shared;   /* --shared-producer: bus's producers are not exclusive */
     char bus_path[64];
     char tmp_dir[64];
     bool bus_made, tmp_made;
@@ -355,6 +356,7 @@ static void run_one(int ti, enum workload w, int round, struct result *r)
     l.msg_bytes = workload_bytes[w];
     l.bus_path = G.bus_path;
     l.fetch_min = G.fetch_min;
+    l.bus_shared = G.shared;
     l.tmp_dir = G.tmp_dir;
     l.redis_path = G.redis_path;
     memset(peers_ctl, 0, sizeof *peers_ctl);
@@ -574,6 +576,7 @@ static void print_table(void)
            (unsigned long long)G.pings, (unsigned long long)G.warmup);
     if (G.fetch_min > 1)
         printf("bus's throughput consumers: fetch_min_bytes %d (--fetch-min)\n", G.fetch_min);
+    printf("bus's producers: %s\n", G.shared ? "shared (--shared-producer)" : "exclusive");
     printf("\n");
     printf("%-9s %10s %8s %11s %9s %9s %9s %10s   %-24s\n", "", "64 B", "64 B", "1 KiB", "1 KiB",
            "ping-pong", "ping-pong", "ping-pong", "bus is N x the peer");
@@ -654,10 +657,10 @@ static void print_json(void)
     printf(",\"kernel\":");
     json_str(G.kernel);
     printf("},\"config\":{\"rounds\":%d,\"seconds\":%g,\"count\":%llu,\"pings\":%llu,"
-           "\"warmup\":%llu,\"fetch_min_bytes\":%d},\"transports\":[",
+           "\"warmup\":%llu,\"fetch_min_bytes\":%d,\"bus_exclusive\":%s},\"transports\":[",
            G.rounds, G.count ? 0 : G.seconds, (unsigned long long)G.count,
            (unsigned long long)G.pings, (unsigned long long)G.warmup,
-           G.fetch_min > 1 ? G.fetch_min : 1);
+           G.fetch_min > 1 ? G.fetch_min : 1, G.shared ? "false" : "true");
     bool first = true;
     for (int ti = 0; ti < NT; ti++) {
         if (!G.chosen[ti])
@@ -789,6 +792,8 @@ static void usage(FILE *f)
             "                         (without it, or if it does not answer, redis is skipped)\n"
             "      --fetch-min SIZE   bus's consumer waits for SIZE bytes before reading\n"
             "                         (fetch_min_bytes; throughput runs only; default 1)\n"
+            "      --shared-producer  bus's producers are shared, as several per partition\n"
+            "                         would be (default: exclusive, the only one)\n"
             "      --smoke            one round, 2000 messages and 200 round trips: for CI\n"
             "  -j, --json             print JSON (format \"bus-peers/1\", docs/peers.md)\n"
             "  -V, --version          print versions\n"
@@ -830,13 +835,14 @@ static double parse_seconds(const char *s)
 
 int main(int argc, char **argv)
 {
-    enum { O_REDIS = 256, O_SMOKE, O_FETCH_MIN };
+    enum { O_REDIS = 256, O_SMOKE, O_FETCH_MIN, O_SHARED };
     static const struct option longopts[] = {
         {"transports", required_argument, NULL, 'T'}, {"seconds", required_argument, NULL, 't'},
         {"count", required_argument, NULL, 'n'},      {"pings", required_argument, NULL, 'p'},
         {"rounds", required_argument, NULL, 'r'},     {"redis-socket", required_argument, NULL, O_REDIS},
         {"smoke", no_argument, NULL, O_SMOKE},        {"json", no_argument, NULL, 'j'},
         {"fetch-min", required_argument, NULL, O_FETCH_MIN},
+        {"shared-producer", no_argument, NULL, O_SHARED},
         {"version", no_argument, NULL, 'V'},          {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     bool any_chosen = false, rounds_given = false, count_given = false, pings_given = false;
@@ -863,6 +869,7 @@ int main(int argc, char **argv)
             break;
         case O_REDIS: G.redis_path = optarg; break;
         case O_SMOKE: G.smoke = true; break;
+        case O_SHARED: G.shared = true; break;
         case O_FETCH_MIN: G.fetch_min = (int)tool_size(prog, "fetch-min", optarg, 1, 1u << 30); break;
         case 'j': G.json = true; break;
         case 'V': tool_version(prog);

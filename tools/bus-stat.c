@@ -508,18 +508,19 @@ static void print_text(const bus_t *bus, const struct sample *s)
         const struct topic_stat *t = &s->topics[i];
         for (int32_t p = 0; p < t->partitions; p++) {
             const struct part_stat *ps = &t->part[p];
-            char ring[8], used[8], fill[16], mr[32], br[32], uns[8], dur[24];
+            char ring[8], used[8], fill[16], mr[32], br[32], uns[8], dur[24], prod[16];
+            snprintf(prod, sizeof prod, "%u%s", ps->info.producers, ps->info.exclusive_pid ? "x" : "");
             snprintf(fill, sizeof fill, "%.0f%%",
                      ps->cap ? 100.0 * (double)ps->info.used_bytes / (double)ps->cap : 0.0);
             if (t->config.durability != BUS_DURABILITY_NONE)
                 human(uns, sizeof uns, ps->tail_pos > ps->durable_pos ? ps->tail_pos - ps->durable_pos : 0, true);
             else
                 snprintf(uns, sizeof uns, "-");
-            printf("%-20s %4d %10lld %10lld %10s %6s %6s %5s %4u %4u %9s %9s %8s\n", t->name, (int)p,
+            printf("%-20s %4d %10lld %10lld %10s %6s %6s %5s %4s %4u %9s %9s %8s\n", t->name, (int)p,
                    (long long)ps->info.start_offset, (long long)ps->info.end_offset,
                    num_or_dash(dur, sizeof dur, ps->info.durable_offset),
                    human(ring, sizeof ring, ps->cap, true), human(used, sizeof used, ps->info.used_bytes, true),
-                   fill, ps->info.producers, ps->info.consumers, human_rate(mr, sizeof mr, ps->msgs_per_s, false),
+                   fill, prod, ps->info.consumers, human_rate(mr, sizeof mr, ps->msgs_per_s, false),
                    human_rate(br, sizeof br, ps->bytes_per_s, true), uns);
         }
     }
@@ -627,8 +628,10 @@ static void print_json(const bus_t *bus, const struct sample *s, int64_t interva
                    (unsigned long long)ps->tail_pos);
             json_num_or_null(durable ? (int64_t)(ps->tail_pos > ps->durable_pos ? ps->tail_pos - ps->durable_pos : 0)
                                      : -1);
-            printf(",\"producers\":%u,\"consumers\":%u,\"reaped\":%llu,\"messages_per_sec\":",
-                   ps->info.producers, ps->info.consumers, (unsigned long long)ps->info.reaped);
+            printf(",\"producers\":%u,\"exclusive_producer_pid\":", ps->info.producers);
+            json_num_or_null(ps->info.exclusive_pid ? ps->info.exclusive_pid : -1);
+            printf(",\"consumers\":%u,\"reaped\":%llu,\"messages_per_sec\":", ps->info.consumers,
+                   (unsigned long long)ps->info.reaped);
             json_rate(ps->msgs_per_s);
             printf(",\"bytes_per_sec\":");
             json_rate(ps->bytes_per_s);

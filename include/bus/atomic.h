@@ -45,6 +45,50 @@ static inline bool bus__cas16(bus__pair_t *p, uint64_t *lo, uint64_t *hi, uint64
     return ok;
 }
 
+/* Stores both halves at once with a plain 16-byte store: an exclusive producer's
+ * publication of the tail (ring.h, EXCLUSIVE PRODUCERS), no locked instruction.  An
+ * aligned 16-byte SSE store is single-copy atomic on every x86-64 CPU with AVX
+ * (Intel SDM vol. 3 §9.1.1, AMD APM vol. 2 §7.3.2); without AVX, and under
+ * ThreadSanitizer (which does not see into asm), it falls back to bus__cas16.
+ * Release (x86 keeps stores in order; the asm is a compiler barrier). */
+static inline bool bus__cpu_has_avx(void)
+{
+    static _Atomic int known; /* 0 unknown, 1 no, 2 yes; relaxed: a pure cache */
+    int k = atomic_load_explicit(&known, memory_order_relaxed);
+    if (k == 0) {
+        k = __builtin_cpu_supports("avx") ? 2 : 1;
+        atomic_store_explicit(&known, k, memory_order_relaxed);
+    }
+    return k == 2;
+}
+
+#if defined(__SANITIZE_THREAD__)
+#define BUS__STORE16_ASM 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define BUS__STORE16_ASM 0
+#endif
+#endif
+#ifndef BUS__STORE16_ASM
+#define BUS__STORE16_ASM 1
+#endif
+
+static inline void bus__store16(bus__pair_t *p, uint64_t new_lo, uint64_t new_hi)
+{
+#if BUS__STORE16_ASM
+    if (bus__cpu_has_avx()) {
+        typedef long long bus__v2di __attribute__((vector_size(16)));
+        bus__v2di v = {(long long)new_lo, (long long)new_hi};
+        __asm__ __volatile__("movdqa %1, %0" : "=m"(*p) : "x"(v) : "memory");
+        return;
+    }
+#endif
+    uint64_t lo = atomic_load_explicit(&p->lo, memory_order_relaxed);
+    uint64_t hi = atomic_load_explicit(&p->hi, memory_order_relaxed);
+    while (!bus__cas16(p, &lo, &hi, new_lo, new_hi))
+        ;
+}
+
 /* Polite busy-wait step: tells the core (and a hyperthread sibling) we spin. */
 static inline void bus__cpu_relax(void)
 {

@@ -995,10 +995,16 @@ BUS_API int bus_poll(bus_consumer_t *c, bus_record_t *records, size_t max, int t
         /* Sleep (ring.h, SLEEPING): bell value first, then arm every partition.  A
          * partition whose tail is past its pos cannot be armed: classify it. */
         uint32_t bell = atomic_load_explicit(&c->bus->clients[c->client].doorbell, memory_order_acquire);
-        bool go_read = false;
+        bool go_read = false, fence = false, fenced = true;
         for (size_t i = 0; i < c->nparts && !go_read; i++)
-            if (!bus__ring_arm(&c->parts[i].r, c->parts[i].slot, c->parts[i].pos))
+            if (!bus__ring_arm(&c->parts[i].r, c->parts[i].slot, c->parts[i].pos, &fence))
                 go_read = bus__classify(&c->parts[i]);
+        if (fence && !go_read) { /* a ring with an exclusive producer: C-c's fence, then look */
+            fenced = bus__membarrier() == 0;
+            for (size_t i = 0; i < c->nparts && !go_read; i++)
+                if (bus__ring_tail_pos(&c->parts[i].r) != c->parts[i].pos)
+                    go_read = bus__classify(&c->parts[i]);
+        }
         if (!go_read) {
             bool young = false; /* a stall shorter than dead_producer_ms */
             for (size_t i = 0; i < c->nparts; i++) {
@@ -1015,8 +1021,9 @@ BUS_API int bus_poll(bus_consumer_t *c, bus_record_t *records, size_t max, int t
             } else {
                 /* an old stall (a stopped or dead producer): look again every 200 us;
                  * otherwise re-check topic state at least every second */
-                int64_t cap = stalled ? 200000 : c->nsubs ? (int64_t)c->cfg.member_check_ms * 1000000
-                                                           : BUS__IDLE_RECHECK_NS;
+                int64_t cap = stalled ? 200000 : !fenced ? 1000000 /* no wake-up is sure */
+                                  : c->nsubs ? (int64_t)c->cfg.member_check_ms * 1000000
+                                             : BUS__IDLE_RECHECK_NS;
                 bus__futex_wait(&c->bus->clients[c->client].doorbell, bell, wait < cap ? wait : cap);
             }
         }

@@ -531,9 +531,10 @@ static inline bool bus__slot_claim(_Atomic uint32_t *pidw, _Atomic uint64_t *sta
     if (pid != 0 && ((pid & BUS__REAPING) ||
                      bus__proc_alive(pid, atomic_load_explicit(startw, memory_order_relaxed))))
         return false;
-    /* acq_rel: acquire pairs with the previous owner's release of the slot; the
-     * release orders nothing yet (the caller publishes its fields afterwards). */
-    if (!atomic_compare_exchange_strong_explicit(pidw, &pid, me.pid, memory_order_acq_rel,
+    /* seq_cst: acquire pairs with the previous owner's release of the slot; a
+     * producer's claim is also one half of a Dekker pair with an exclusive
+     * producer's claim of the ring (ring.h, bus__ring_writer_take). */
+    if (!atomic_compare_exchange_strong_explicit(pidw, &pid, me.pid, memory_order_seq_cst,
                                                  memory_order_relaxed))
         return false;
     atomic_store_explicit(startw, me.starttime, memory_order_relaxed);

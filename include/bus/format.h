@@ -183,7 +183,8 @@ struct bus__ring_hdr {
 
     /* producers' reservation word: lo = next byte position (| BUS__TAIL_SLEEP),
      * hi = next offset.  Changed only by bus__cas16 (producers; consumers to set the
-     * sleep bit); read by anyone as two acquire loads. */
+     * sleep bit) or, on a ring with an exclusive producer, by its bus__store16; read
+     * by anyone as two acquire loads. */
     _Alignas(BUS__LINE) bus__pair_t tail;
     char pad2[BUS__LINE - 16];
 
@@ -193,7 +194,13 @@ struct bus__ring_hdr {
     _Atomic uint32_t state;                            /* BUS__RING_LIVE/DELETED: topic delete */
     _Atomic uint32_t readers_hi;                       /* reader slots in use are below this */
     _Atomic uint32_t pslots_hi;                        /* producer slots in use are below this */
-    char pad3[BUS__LINE - 16];
+    /* An exclusive producer (ring.h, EXCLUSIVE PRODUCERS): its pid << 32 | its
+     * producer slot's index + 1, 0 none.  Producers CAS it at open and close
+     * (seq_cst); consumers load it before they sleep. */
+    _Atomic uint64_t writer;
+    _Atomic uint32_t sleepers; /* consumers of an exclusive ring store 1 (seq_cst) before
+                                  they sleep; its producer exchanges it to 0 and rings */
+    char pad3[BUS__LINE - 28];
 
     /* producers waiting for space sleep here; consumers wake them */
     _Alignas(BUS__LINE) _Atomic uint32_t space_seq;

@@ -45,10 +45,13 @@ BUS_API int bus_producer_open(bus_producer_t **out, bus_t *b, const char *topic,
         bus_producer_config_init(&def);
         cfg = &def;
     }
-    if (cfg->null_key != BUS_NULL_KEY_STICKY && cfg->null_key != BUS_NULL_KEY_ROUND_ROBIN)
+    if ((cfg->null_key != BUS_NULL_KEY_STICKY && cfg->null_key != BUS_NULL_KEY_ROUND_ROBIN) ||
+        (cfg->exclusive != 0 && cfg->exclusive != 1))
         return -EINVAL;
     if (b->read_only)
         return -EROFS; /* a bus opened for inspection (bus_options_t.read_only) */
+    if (cfg->exclusive && (r = bus__membarrier_register()) < 0)
+        return r; /* consumers could not fence against its plain stores */
     struct bus__topic_ref t;
     if ((r = bus__topic_find(b, topic, &t)) < 0)
         return r;
@@ -66,7 +69,9 @@ BUS_API int bus_producer_open(bus_producer_t **out, bus_t *b, const char *topic,
         pp->last_offset = -1;
         pp->lim.gen = UINT32_MAX;
         if ((r = bus__ring_map_as(b, &t, i, &pp->r, true)) < 0 ||
-            (r = bus__ring_producer_open(&pp->r, me, &pp->slot)) < 0) {
+            (r = bus__ring_producer_open(&pp->r, me, &pp->slot)) < 0 ||
+            (r = cfg->exclusive ? bus__ring_writer_take(&pp->r, pp->slot, me.pid)
+                                : bus__ring_writer_check(&pp->r)) < 0) {
             bus_producer_close(p);
             return r;
         }
@@ -149,6 +154,8 @@ static inline int bus__send_group(bus_producer_t *p, int32_t part, const bus_rec
                           memory_order_relaxed); /* statistics, single writer */
     if (cl.wake)
         bus__ring_wake(p->bus, &pp->r);
+    else if (pp->r.exclusive)
+        bus__ring_wake_sleepers(&pp->r); /* P5 */
     return 0;
 }
 
@@ -312,6 +319,8 @@ static inline int bus__reservation_end(bus_producer_t *p, bus_reservation_t *res
     pp->last_offset = res->offset;
     if (res->bus__flags & 1u)
         bus__ring_wake(p->bus, &pp->r);
+    else if (pp->r.exclusive)
+        bus__ring_wake_sleepers(&pp->r); /* P5 */
     return 0;
 }
 
@@ -347,7 +356,7 @@ BUS_API void bus_producer_close(bus_producer_t *p)
     for (int32_t i = 0; i < p->topic.partitions; i++) {
         struct bus__ppart *pp = &p->part[i];
         if (pp->slot)
-            bus__ring_producer_close(pp->slot);
+            bus__ring_producer_close(&pp->r, pp->slot);
         bus__ring_unmap(&pp->r);
     }
     free(p);

@@ -53,6 +53,27 @@
  *   claim and does not sleep.  No syscall on the producer's path unless someone
  *   sleeps.
  *
+ * EXCLUSIVE PRODUCERS
+ *   A producer opened with `exclusive` is its rings' only writer, as Aeron's
+ *   ExclusivePublication: P2 becomes a plain 16-byte store of the tail
+ *   (bus__store16, release) instead of the locked CAS, which drains the store
+ *   buffer on every send.  It holds the ring's writer word: at open it CASes the
+ *   word to itself, then finds no other live producer slot; a shared producer takes
+ *   its slot, then finds no live writer (both seq_cst: a Dekker pair, so one of them
+ *   backs off with -EBUSY and no CAS ever races the plain store).  A writer word
+ *   whose owner died is cleared by the next producer to open.
+ *   Consumers cannot CAS a sleep bit into a tail that is plainly stored.  On a ring
+ *   with a writer, C-c is: store `sleepers` = 1, then membarrier(GLOBAL_EXPEDITED)
+ *   (the exclusive producer registered for it), then check that the tail still
+ *   equals pos.  After its commits the producer loads `sleepers` with no fence: the
+ *   membarrier puts a full barrier into the producer wherever it runs, so either
+ *   the consumer sees the new tail, or the producer sees `sleepers` and rings
+ *   (exchange to 0, then P5).  A reader that registers or moves back (see OVERFLOW)
+ *   fences the same way after bumping readers_gen, for the producer's G2 load.
+ *   Whoever changes the writer word then rings every armed reader (seq_cst: the
+ *   consumer loads the word after C-a), so a consumer that armed under one
+ *   handshake re-arms under the other.
+ *
  * DEAD PRODUCERS
  *   A reader stuck at a reserved, uncommitted pos for dead_producer_ms scans the
  *   producer slots for the claim covering that pos.  If every claimant is dead
@@ -98,7 +119,8 @@ struct bus__ring {
     uint64_t imask;
     uint32_t max_record;
     uint32_t overflow;
-    bool durable; /* producers never pass durable_pos + cap */
+    bool durable;   /* producers never pass durable_pos + cap */
+    bool exclusive; /* this handle holds the writer word: P2 is a plain store */
 };
 
 static inline struct bus__rec *bus__ring_rec(const struct bus__ring *r, uint64_t pos)
@@ -528,6 +550,10 @@ static inline int bus__ring_reader_set(struct bus__ring *r, struct bus__rslot *s
     atomic_store_explicit(&s->next_offset, next_rel, memory_order_relaxed);
     atomic_store_explicit(&s->pos, pos, memory_order_seq_cst);                 /* R3 */
     atomic_fetch_add_explicit(&r->hdr->readers_gen, 1, memory_order_seq_cst); /* pairs with G1/G2 */
+    /* seq_cst: pairs with bus__ring_writer_take.  An exclusive producer loads
+     * readers_gen (G2) after its plain tail store: the membarrier orders the two. */
+    if (atomic_load_explicit(&r->hdr->writer, memory_order_seq_cst))
+        (void)bus__membarrier(); /* cannot fail once a writer registered for it */
     uint64_t tp = atomic_load_explicit(&r->hdr->tail.lo, memory_order_seq_cst) & ~BUS__TAIL_SLEEP;
     if (r->overflow == BUS_OVERFLOW_BLOCK && tp > pos + r->cap)
         return BUS_ELAPPED;
@@ -720,8 +746,11 @@ static inline int bus__ring_reserve(struct bus__ring *r, struct bus__pslot *slot
         atomic_store_explicit(&slot->claim_len, bytes, memory_order_relaxed);
         atomic_store_explicit(&slot->claim_n, n, memory_order_relaxed);
         atomic_store_explicit(&slot->claim_pos, p, memory_order_relaxed);
-        /* P2: full barrier; pairs with the acquire tail loads of readers and reapers. */
-        if (!bus__cas16(t, &lo, &hi, end, hi + n))
+        /* P2: full barrier; pairs with the acquire tail loads of readers and reapers.
+         * An exclusive producer stores it: release (EXCLUSIVE PRODUCERS). */
+        if (r->exclusive)
+            bus__store16(t, end, hi + n);
+        else if (!bus__cas16(t, &lo, &hi, end, hi + n))
             continue;
         if (r->overflow == BUS_OVERFLOW_BLOCK &&
             atomic_load_explicit(&r->hdr->readers_gen, memory_order_seq_cst) != gen) {
@@ -915,15 +944,37 @@ static inline void bus__ring_wake(bus_t *b, struct bus__ring *r)
     }
 }
 
+/* P5 of an exclusive producer, after its commits: rings if a consumer sleeps. */
+static inline void bus__ring_wake_sleepers(struct bus__ring *r)
+{
+    /* relaxed: no fence after the plain tail store, a sleeper's membarrier stands
+     * in for it (EXCLUSIVE PRODUCERS); the exchange (acq_rel) pairs with the
+     * sleepers' seq_cst stores, which follow their C-a. */
+    if (atomic_load_explicit(&r->hdr->sleepers, memory_order_relaxed) &&
+        atomic_exchange_explicit(&r->hdr->sleepers, 0, memory_order_acq_rel))
+        bus__ring_wake(r->bus, r);
+}
+
 /* C-a..C-c: arms the reader slot and sets the tail's sleep bit.  True if the
- * consumer may sleep (nothing is reserved at or after pos). */
-static inline bool bus__ring_arm(struct bus__ring *r, struct bus__rslot *s, uint64_t pos)
+ * consumer may sleep (nothing is reserved at or after pos).  On a ring with an
+ * exclusive producer it announces itself in `sleepers` instead and sets *fence:
+ * the caller must bus__membarrier() and then check the tail again. */
+static inline bool bus__ring_arm(struct bus__ring *r, struct bus__rslot *s, uint64_t pos,
+                                 bool *fence)
 {
     atomic_store_explicit(&s->armed, 1, memory_order_seq_cst); /* C-a */
     /* relaxed: ordered after the caller's acquire load of its doorbell, which a
      * topic delete bumps after storing the state (bus__clients_wake). */
     if (atomic_load_explicit(&r->hdr->state, memory_order_relaxed) == BUS__RING_DELETED)
         return false;
+    /* seq_cst: pairs with the writer word's CAS in bus__ring_writer_swap. */
+    if (atomic_load_explicit(&r->hdr->writer, memory_order_seq_cst)) {
+        /* C-c: seq_cst; the producer's relaxed load in bus__ring_wake_sleepers
+         * sees it, or the caller's membarrier shows it the producer's tail. */
+        atomic_store_explicit(&r->hdr->sleepers, 1, memory_order_seq_cst);
+        *fence = true;
+        return bus__ring_tail_pos(r) == pos;
+    }
     bus__pair_t *t = &r->hdr->tail;
     uint64_t lo = atomic_load_explicit(&t->lo, memory_order_relaxed);
     uint64_t hi = atomic_load_explicit(&t->hi, memory_order_relaxed);
@@ -1123,8 +1174,85 @@ static inline int bus__ring_producer_open(struct bus__ring *r, struct bus__self 
     return -EUSERS;
 }
 
-static inline void bus__ring_producer_close(struct bus__pslot *s)
+/* ---- the writer word (EXCLUSIVE PRODUCERS) ---- */
+
+static inline uint64_t bus__ring_writer_word(const struct bus__ring *r, const struct bus__pslot *s,
+                                             uint32_t pid)
 {
+    return (uint64_t)pid << 32 | (uint64_t)(s - r->pslots + 1);
+}
+
+/* Does writer word w name a live producer that still holds its slot? */
+static inline bool bus__ring_writer_alive(const struct bus__ring *r, uint64_t w)
+{
+    uint32_t idx = (uint32_t)w, pid = (uint32_t)(w >> 32);
+    if (idx == 0 || idx > BUS__PSLOTS)
+        return false;
+    struct bus__pslot *s = &r->pslots[idx - 1];
+    /* acquire: pairs with the release of the slot at its close or reap. */
+    return atomic_load_explicit(&s->pid, memory_order_acquire) == pid &&
+           bus__proc_alive(pid, atomic_load_explicit(&s->starttime, memory_order_relaxed));
+}
+
+/* Changes the writer word from w to nw, then rings every armed reader so that it
+ * re-arms under the handshake nw calls for.  False if the word was not w. */
+static inline bool bus__ring_writer_swap(struct bus__ring *r, uint64_t w, uint64_t nw)
+{
+    /* seq_cst: pairs with the consumers' C-a then load of the word (bus__ring_arm)
+     * and with shared producers' slot claim then load of it. */
+    if (!atomic_compare_exchange_strong_explicit(&r->hdr->writer, &w, nw, memory_order_seq_cst,
+                                                 memory_order_seq_cst))
+        return false;
+    /* seq_cst fence: the armed loads in bus__ring_wake come after the CAS in the
+     * total order, so they see every C-a that preceded a load of the old word. */
+    atomic_thread_fence(memory_order_seq_cst);
+    bus__ring_wake(r->bus, r);
+    return true;
+}
+
+/* An exclusive producer, its slot taken, becomes the ring's only writer; -EBUSY
+ * if another producer holds a slot or the word. */
+static inline int bus__ring_writer_take(struct bus__ring *r, struct bus__pslot *self, uint32_t pid)
+{
+    uint64_t w = atomic_load_explicit(&r->hdr->writer, memory_order_seq_cst);
+    if ((w && bus__ring_writer_alive(r, w)) ||
+        !bus__ring_writer_swap(r, w, bus__ring_writer_word(r, self, pid)))
+        return -EBUSY;
+    for (uint32_t i = 0; i < BUS__PSLOTS; i++) {
+        struct bus__pslot *s = &r->pslots[i];
+        /* seq_cst: the other half of the Dekker pair with bus__slot_claim. */
+        uint32_t p = atomic_load_explicit(&s->pid, memory_order_seq_cst);
+        if (s != self && p && !(p & BUS__REAPING) &&
+            bus__proc_alive(p, atomic_load_explicit(&s->starttime, memory_order_relaxed))) {
+            bus__ring_writer_swap(r, bus__ring_writer_word(r, self, pid), 0);
+            return -EBUSY;
+        }
+    }
+    r->exclusive = true;
+    return 0;
+}
+
+/* A shared producer, its slot taken: -EBUSY while a live exclusive producer
+ * holds the ring; a dead one's word is cleared. */
+static inline int bus__ring_writer_check(struct bus__ring *r)
+{
+    /* seq_cst: after bus__slot_claim's seq_cst CAS (Dekker, see bus__ring_writer_take). */
+    uint64_t w = atomic_load_explicit(&r->hdr->writer, memory_order_seq_cst);
+    if (!w)
+        return 0;
+    if (bus__ring_writer_alive(r, w))
+        return -EBUSY;
+    bus__ring_writer_swap(r, w, 0); /* or another producer cleared it first */
+    return 0;
+}
+
+static inline void bus__ring_producer_close(struct bus__ring *r, struct bus__pslot *s)
+{
+    if (r->exclusive) { /* shared producers may come; armed readers re-arm */
+        uint32_t pid = atomic_load_explicit(&s->pid, memory_order_relaxed); /* our own */
+        bus__ring_writer_swap(r, bus__ring_writer_word(r, s, pid), 0);
+        r->exclusive = false;
+    }
     atomic_store_explicit(&s->claim_pos, BUS__NO_CLAIM, memory_order_relaxed);
     /* release: pairs with bus__slot_claim() of the next owner. */
     atomic_store_explicit(&s->pid, 0, memory_order_release);

@@ -345,6 +345,9 @@ static inline void bus__ring_describe(struct bus__ring *r, bus_partition_info_t 
     pi->used_bytes = tp >= op ? tp - op : 0;
     pi->reaped = atomic_load_explicit(&r->hdr->reaped, memory_order_relaxed);
     pi->producers = pi->consumers = 0;
+    /* relaxed: a snapshot for inspection, as the counts below */
+    uint64_t w = atomic_load_explicit(&r->hdr->writer, memory_order_relaxed);
+    pi->exclusive_pid = w && bus__ring_writer_alive(r, w) ? (int32_t)(w >> 32) : 0;
     uint32_t phi = atomic_load_explicit(&r->hdr->pslots_hi, memory_order_relaxed);
     for (uint32_t i = 0; i < phi && i < BUS__PSLOTS; i++) {
         uint32_t pid = atomic_load_explicit(&r->pslots[i].pid, memory_order_relaxed);

@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -415,6 +416,20 @@ static inline void bt_barrier_close(bt_barrier_t *b)
         close(b->go[1]);
     close(b->ready[0]);
     close(b->ready[1]);
+}
+
+/* Waits until fd is readable, at most the hang guard; then reads one byte.  0, or
+ * -1 if nothing came (a child that should have written hung or died). */
+static inline int bt_read_byte(int fd, char *c)
+{
+    struct pollfd pfd = {fd, POLLIN, 0};
+    int r;
+    do
+        r = poll(&pfd, 1, bt_hang_s() * 1000);
+    while (r < 0 && errno == EINTR);
+    if (r != 1)
+        return -1;
+    return read(fd, c, 1) == 1 ? 0 : -1;
 }
 
 /* Reads exactly n bytes (hang guard: a child that dies closes its end). */

@@ -9,6 +9,9 @@
  * The JSON is validated by python3 (installed by scripts/deps.sh) run as a child. */
 #include "common/bus_test.h"
 
+#define BT_STR(x) #x
+#define BT_XSTR(x) BT_STR(x)
+
 enum { P0_RECORDS = 10, P1_RECORDS = 5, P0_COMMIT = 4, P1_COMMIT = 5 };
 #define AGE_NS (5LL * 1000000000) /* records are stamped this long ago */
 
@@ -142,7 +145,7 @@ static const char checker[] =
     "mode, pid = sys.argv[2], int(sys.argv[3])\n"
     "P0, P1, C0, C1, AGE = 10, 5, 4, 5, 5e9\n"
     "assert d['format'] == 1, d['format']\n"
-    "assert d['bus']['format_version'] == 1\n"
+    "assert d['bus']['format_version'] == " BT_XSTR(BUS_FORMAT_VERSION) "\n"
     "assert isinstance(d['time_ns'], int) and d['interval_ns'] > 0\n"
     "f = d['flusher']\n"
     "assert f['alive'] is False and f['pid'] is None and f['not_durable_bytes'] == 0, f\n"

@@ -9,21 +9,6 @@
 #define BUS__IDLE_RECHECK_NS (3600 * 1000000000LL)
 #include "common/bus_test.h"
 
-#include <poll.h>
-
-/* Waits until fd is readable, at most the hang guard; then reads one byte. */
-static int read_byte_guarded(int fd, char *c)
-{
-    struct pollfd pfd = {fd, POLLIN, 0};
-    int r;
-    do
-        r = poll(&pfd, 1, bt_hang_s() * 1000);
-    while (r < 0 && errno == EINTR);
-    if (r != 1)
-        return -1;
-    return read(fd, c, 1) == 1 ? 0 : -1;
-}
-
 static bus_consumer_t *child_consumer(bus_t **bus, const char *path, const char *topic,
                                       int spin_us)
 {
@@ -99,7 +84,7 @@ static void test_blocked_poll_wakes(void **state)
         rec.value_len = sizeof(round);
         assert_rc(bus_send_record(p, &rec, NULL), 0);
         char a;
-        if (read_byte_guarded(ack[0], &a) != 0)
+        if (bt_read_byte(ack[0], &a) != 0)
             fail_msg("round %d: the consumer did not wake for a record on partition %d", round,
                      round % 2);
     }
@@ -309,7 +294,7 @@ static void test_dead_consumer_while_waiting(void **state)
             idle_consumer(ctx->dir, "d", &b);
         }
         char x;
-        CHILD_CHECK(read_byte_guarded(go[0], &x) == 0);
+        CHILD_CHECK(bt_read_byte(go[0], &x) == 0);
         bt_sleep_ms(100); /* let the parent block in its send */
         CHILD_CHECK(kill(c, SIGKILL) == 0);
         int st;
@@ -403,7 +388,7 @@ static void test_delete_wakes_sleepers(void **state)
     assert_int_equal(bt_barrier_ready(&b, 3), 3);
     bt_barrier_release(&b);
     char x;
-    assert_int_equal(read_byte_guarded(ready[0], &x), 0);
+    assert_int_equal(bt_read_byte(ready[0], &x), 0);
     bt_sleep_ms(100); /* let both fall asleep (not a bound on anything) */
     assert_rc(bus_topic_delete(ctx->bus, "quiet"), 0);
     assert_rc(bus_topic_delete(ctx->bus, "d"), 0);

@@ -3,10 +3,11 @@
  *
  * setup (parent): a fresh topic of 1 partition with a 64 MiB ring (two for
  *   ping-pong) in the private bus directory bus-peers made under /dev/shm.
- * producer: bus_producer_open; each message is sent with bus_send as it is made
- *   (row "bus"), or 64 are queued in a batch buffer and sent with bus_send_batch
- *   (row "bus/64": one partition, so the whole batch is reserved with one atomic
- *   step).
+ * producer: bus_producer_open, exclusive (the topic's only producer: sends publish
+ *   without a locked instruction; --shared-producer turns it off); each message
+ *   is sent with bus_send as it is made (row "bus"), or 64 are queued in a batch
+ *   buffer and sent with bus_send_batch (row "bus/64": one partition, so the whole
+ *   batch is reserved with one atomic step).
  * consumer: bus_consumer_open (no group, auto_offset_reset EARLIEST), bus_assign
  *   partition 0, bus_poll up to 256 records (zero-copy: they point into the ring).
  *   bus_poll busy-polls spin_us (default 20 µs) and then sleeps on a futex.
@@ -102,6 +103,7 @@ static struct peers_end *bus_peers_open(struct peers_link *l, enum peers_role ro
         bus_producer_config_t pc;
         bus_producer_config_init(&pc);
         pc.send_timeout_ms = 10000;
+        pc.exclusive = !l->bus_shared;
         rc = bus_producer_open(&e->p, e->bus, e->out, &pc);
         if (rc < 0)
             peers_fail("bus: cannot open a producer on topic %s: %s", e->out, bus_strerror(rc));

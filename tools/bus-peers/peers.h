@@ -48,6 +48,7 @@ struct peers_link {
     size_t msg_bytes;       /* every message of the run has this length */
     const char *bus_path;   /* bus: the private bus directory */
     int fetch_min;          /* bus: the consumer's fetch_min_bytes (throughput runs) */
+    bool bus_shared;        /* bus: producers shared instead of exclusive */
     const char *tmp_dir;    /* zmq: where the ipc:// endpoints live */
     const char *redis_path; /* redis: the server's Unix socket */
     int fd[4];              /* pipe, uds: descriptors made before fork; -1 unused */
