@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # soak.sh - the crash soak: producers, two consumer groups of three members and
-# busd, on two durable topics (ASYNC, SYNC) and one memory-only topic, while a chaos
+# busd, on two durable topics (ASYNC, SYNC) and one memory-only topic (the SYNC and
+# memory-only ones each written by one exclusive producer), while a chaos
 # loop kill -9's one random process every 150-500 ms and restarts it, and every
 # 20-40 s simulates a reboot (everything killed, the bus's shared memory removed,
 # busd restarted first to recover the durable topics, then the clients).  At the
@@ -124,8 +125,8 @@ start_client() {
     case $n in
     p0) args=(produce -i 0 -t soak.async --rate 1000 --seed "$seed") ;;
     p1) args=(produce -i 1 -t soak.async --rate 1000 --seed "$seed") ;;
-    p2) args=(produce -i 2 -t soak.sync --rate 500 --seed "$seed") ;;
-    p3) args=(produce -i 3 -t soak.mem --rate 1500 --seed "$seed") ;;
+    p2) args=(produce -i 2 -t soak.sync --rate 500 --seed "$seed" --exclusive) ;;
+    p3) args=(produce -i 3 -t soak.mem --rate 1500 --seed "$seed" --exclusive) ;;
     auto-*) args=(consume -g soak-auto -m "${n#auto-}") ;;
     manual-*) args=(consume -g soak-manual -m "${n#manual-}") ;;
     esac

@@ -12,6 +12,8 @@
  * in the log twice, the second copy with a newer incarnation: the verifier checks
  * exactly that.  No busd (BUS_ENOBUSD), a full ring (-ETIMEDOUT): wait and retry.
  * SIGTERM: flush what was sent, record it, exit 0.
+ * --exclusive: the topic's only producer (bus_producer_config_t.exclusive); a
+ * restarted one takes over from its killed incarnation.
  */
 #include "soak.h"
 
@@ -100,19 +102,23 @@ static int produce_one(struct producer *pr, uint64_t seq)
 static void produce_usage(FILE *out)
 {
     fprintf(out, "usage: bus-soak produce -b BUS -s STATE_DIR -i ID -t TOPIC [--epoch N] [--rate N] [--seed N]\n"
+                 "                        [--exclusive]\n"
                  "  sends to TOPIC (one of the soak's), recording what was acknowledged in\n"
-                 "  STATE_DIR/producer-ID.state; --rate: records per second (default 1000)\n");
+                 "  STATE_DIR/producer-ID.state; --rate: records per second (default 1000);\n"
+                 "  --exclusive: as the topic's only producer\n");
 }
 
 int soak_produce_main(int argc, char **argv)
 {
     const char *bus_path = NULL, *state_dir = NULL, *topic = NULL;
     long long id = -1, rate = 1000, epoch = 0, seed = 1;
+    int exclusive = 0;
     static const struct option opts[] = {
         {"bus", required_argument, NULL, 'b'}, {"state", required_argument, NULL, 's'},
         {"id", required_argument, NULL, 'i'},  {"topic", required_argument, NULL, 't'},
         {"epoch", required_argument, NULL, 'e'}, {"rate", required_argument, NULL, 'r'},
-        {"seed", required_argument, NULL, 'S'}, {"help", no_argument, NULL, 'h'},
+        {"seed", required_argument, NULL, 'S'}, {"exclusive", no_argument, NULL, 'x'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     for (int o; (o = getopt_long(argc, argv, "b:s:i:t:h", opts, NULL)) != -1;) {
         switch (o) {
@@ -123,6 +129,7 @@ int soak_produce_main(int argc, char **argv)
         case 'e': epoch = tool_number(soak_prog, "--epoch", optarg, 0, UINT32_MAX); break;
         case 'r': rate = tool_number(soak_prog, "--rate", optarg, 1, 1000000); break;
         case 'S': seed = tool_number(soak_prog, "--seed", optarg, 0, INT64_MAX); break;
+        case 'x': exclusive = 1; break;
         case 'h': produce_usage(stdout); return TOOL_EXIT_OK;
         default: tool_usage_hint(soak_prog);
         }
@@ -165,10 +172,12 @@ int soak_produce_main(int argc, char **argv)
     bus_producer_config_t pc;
     bus_producer_config_init(&pc);
     pc.send_timeout_ms = 500;
+    pc.exclusive = exclusive;
     int64_t deadline = soak_mono_ns() + 30000000000ll;
-    while ((rc = bus_producer_open(&pr.p, bus, topic, &pc)) == -ENOENT && !tool_stop &&
-           soak_mono_ns() < deadline)
-        soak_sleep_ns(20000000); /* the soak script creates it */
+    /* -ENOENT: the soak script creates it; -EBUSY: a killed incarnation not reaped */
+    while (((rc = bus_producer_open(&pr.p, bus, topic, &pc)) == -ENOENT || rc == -EBUSY) &&
+           !tool_stop && soak_mono_ns() < deadline)
+        soak_sleep_ns(20000000);
     if (rc < 0)
         tool_fail(soak_prog, "producer %u: cannot open topic %s: %s", pr.id, topic, bus_strerror(rc));
 
