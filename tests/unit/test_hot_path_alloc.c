@@ -71,12 +71,15 @@ static int64_t traffic(bus_producer_t *p, bus_consumer_t *c, int n)
     return r < 0 ? -1 : got;
 }
 
-static void hot_path(bt_ctx_t *ctx, int32_t overflow)
+static void hot_path(bt_ctx_t *ctx, int32_t overflow, int exclusive)
 {
     assert_ok(bt_topic(ctx->bus, "t", 2, 1 << 20, 4096, overflow));
     bus_producer_t *p;
     bus_consumer_t *c;
-    assert_ok(bus_producer_open(&p, ctx->bus, "t", NULL));
+    bus_producer_config_t pc;
+    bus_producer_config_init(&pc);
+    pc.exclusive = exclusive;
+    assert_ok(bus_producer_open(&p, ctx->bus, "t", &pc));
     assert_ok(bt_consumer(&c, ctx->bus, "t", NULL, 0, 1));
     assert_int_equal(traffic(p, c, 160), 160 + 160); /* warm-up: every record back */
     allocs = 0;
@@ -92,12 +95,17 @@ static void hot_path(bt_ctx_t *ctx, int32_t overflow)
 
 static void test_block_topic(void **state)
 {
-    hot_path(*state, BUS_OVERFLOW_BLOCK);
+    hot_path(*state, BUS_OVERFLOW_BLOCK, 0);
 }
 
 static void test_overwrite_topic(void **state)
 {
-    hot_path(*state, BUS_OVERFLOW_OVERWRITE);
+    hot_path(*state, BUS_OVERFLOW_OVERWRITE, 0);
+}
+
+static void test_exclusive_producer(void **state)
+{
+    hot_path(*state, BUS_OVERFLOW_BLOCK, 1);
 }
 
 int main(void)
@@ -105,6 +113,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         BT_TEST(test_block_topic),
         BT_TEST(test_overwrite_topic),
+        BT_TEST(test_exclusive_producer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
