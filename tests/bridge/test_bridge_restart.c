@@ -1,8 +1,10 @@
 /* test_bridge_restart.c - kill -9 of bus-bridge mid-stream, then a restart,
  * both ways: nothing is lost, and a record appears twice only if it came after
  * the last commit before the kill (the bus group's, outbound; the Kafka group's,
- * inbound).  Records are numbered: record i goes to partition i % NPART at
- * offset i / NPART of its source. */
+ * inbound).  Two bridges sharing an outbound route split its partitions in their
+ * bus group, and one leaving mid-stream hands them to the other with nothing lost.
+ * Records are numbered: record i goes to partition i % NPART at offset i / NPART
+ * of its source. */
 #include "bridge_test.h"
 
 enum { NREC = 4000, NPART = 4, KILL_AFTER = 2000 };
@@ -135,11 +137,85 @@ static void test_in_kill(void **state)
     bk_recs_free(r, n);
 }
 
+/* Waits until the bridges' bus group has exactly the members `pids` (n of them),
+ * each holding at least one partition. */
+static void wait_group_split(bk_ctx_t *k, const pid_t *pids, int n)
+{
+    bus_group_info_t *g = malloc(sizeof *g);
+    assert_non_null(g);
+    int64_t deadline = bk_deadline();
+    for (;;) {
+        int held = 0;
+        if (bus_group_describe(k->bus, "bus-bridge", g, NULL, 0) >= 0 && (int)g->member_count == n)
+            for (uint32_t m = 0; m < g->member_count; m++)
+                for (int j = 0; j < n; j++)
+                    held += g->members[m].pid == pids[j] && g->members[m].partitions > 0;
+        if (held == n)
+            break;
+        bk_assert_alive(k);
+        if (bt_now_ns(CLOCK_MONOTONIC) > deadline)
+            fail_msg("the bus group did not split among %d bridges within %d s", n, bt_hang_s());
+        bt_sleep_ms(10);
+    }
+    free(g);
+}
+
+static void test_out_two_bridges(void **state)
+{
+    bk_ctx_t *k = *state;
+    assert_rc(bt_topic(k->bus, "stream", NPART, 1 << 20, 65536, BUS_OVERFLOW_BLOCK), 0);
+    bk_topic(k, "k-stream", NPART);
+    const char *routes = "route = bus:stream -> kafka:k-stream\n";
+    pid_t a = bk_bridge_start(k, routes);
+    bus_producer_t *p;
+    assert_rc(bus_producer_open(&p, k->bus, "stream", NULL), 0);
+    int i = 0;
+    for (; i < NREC / 4; i++)
+        bk_send_v(p, i, NPART);
+    /* A second bridge on the same route joins the group: the partitions split. */
+    pid_t b = bk_bridge_start(k, routes);
+    pid_t both[2] = {a, b};
+    wait_group_split(k, both, 2);
+    for (; i < NREC * 3 / 4; i++) {
+        bk_send_v(p, i, NPART);
+        if (i % 10 == 9)
+            bt_sleep_ms(1); /* a stream: both bridges work while we produce */
+    }
+    /* The first leaves mid-stream (SIGTERM: drains and commits); the second takes
+     * every partition and finishes. */
+    k->bridge = a;
+    bk_bridge_stop(k);
+    k->bridge = b;
+    wait_group_split(k, &b, 1);
+    for (; i < NREC; i++)
+        bk_send_v(p, i, NPART);
+    bus_producer_close(p);
+    bk_wait_committed_all(k, "bus-bridge", "stream", NPART);
+    bk_bridge_stop(k);
+
+    size_t total = bk_kafka_count(k, "k-stream", NPART);
+    bk_rec_t *m;
+    size_t n = bk_read_kafka(k, "k-stream", NPART, total, 0, &m);
+    assert_int_equal(n, total);
+    int *count = bk_count_v(m, n, NREC, NPART);
+    int dups = 0;
+    for (int r = 0; r < NREC; r++) {
+        if (count[r] < 1)
+            fail_msg("record %d (partition %d offset %d) is lost", r, r % NPART, r / NPART);
+        dups += count[r] - 1;
+    }
+    printf("# %d records through two bridges, %d duplicates (a handover resends what was "
+           "not committed)\n", NREC, dups);
+    free(count);
+    bk_recs_free(m, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         BK_TEST(test_out_kill),
         BK_TEST(test_in_kill),
+        BK_TEST(test_out_two_bridges),
     };
     return BK_RUN(tests);
 }
