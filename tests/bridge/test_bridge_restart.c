@@ -26,6 +26,18 @@ static void check_counts(const int *count, const int64_t *committed)
            dups, (long long)committed[0], (long long)committed[1], (long long)committed[2], (long long)committed[3]);
 }
 
+/* How often each record is in the Kafka topic k-stream. */
+static int *kafka_counts(bk_ctx_t *k)
+{
+    size_t total = bk_kafka_count(k, "k-stream", NPART);
+    bk_rec_t *m;
+    size_t n = bk_read_kafka(k, "k-stream", NPART, total, 0, &m);
+    assert_int_equal(n, total);
+    int *count = bk_count_v(m, n, NREC, NPART);
+    bk_recs_free(m, n);
+    return count;
+}
+
 static void test_out_kill(void **state)
 {
     bk_ctx_t *k = *state;
@@ -67,14 +79,9 @@ static void test_out_kill(void **state)
     bk_wait_committed_all(k, "bus-bridge", "stream", NPART);
     bk_bridge_stop(k);
 
-    size_t total = bk_kafka_count(k, "k-stream", NPART);
-    bk_rec_t *m;
-    size_t n = bk_read_kafka(k, "k-stream", NPART, total, 0, &m);
-    assert_int_equal(n, total);
-    int *count = bk_count_v(m, n, NREC, NPART);
+    int *count = kafka_counts(k);
     check_counts(count, committed);
     free(count);
-    bk_recs_free(m, n);
 }
 
 static void test_in_kill(void **state)
@@ -193,11 +200,7 @@ static void test_out_two_bridges(void **state)
     bk_wait_committed_all(k, "bus-bridge", "stream", NPART);
     bk_bridge_stop(k);
 
-    size_t total = bk_kafka_count(k, "k-stream", NPART);
-    bk_rec_t *m;
-    size_t n = bk_read_kafka(k, "k-stream", NPART, total, 0, &m);
-    assert_int_equal(n, total);
-    int *count = bk_count_v(m, n, NREC, NPART);
+    int *count = kafka_counts(k);
     int dups = 0;
     for (int r = 0; r < NREC; r++) {
         if (count[r] < 1)
@@ -207,7 +210,6 @@ static void test_out_two_bridges(void **state)
     printf("# %d records through two bridges, %d duplicates (a handover resends what was "
            "not committed)\n", NREC, dups);
     free(count);
-    bk_recs_free(m, n);
 }
 
 int main(void)
