@@ -394,12 +394,13 @@ static int recover_topic(void *arg, const char *name)
 static int64_t recover_end_offset(bus_t *b, const struct bus__topic_ref *t, int32_t partition)
 {
     struct bus__ring ring;
-    bus_partition_info_t pi;
+    uint64_t pos;
+    int64_t end;
     if (partition < 0 || partition >= t->partitions || bus__ring_map(b, t, partition, &ring) < 0)
         return -1;
-    bus__ring_describe(&ring, &pi);
+    bus__ring_tail(&ring, &pos, &end);
     bus__ring_unmap(&ring);
-    return pi.end_offset;
+    return end;
 }
 
 int recover_bus(bus_t *b, const char *data_dir)
