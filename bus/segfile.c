@@ -358,6 +358,18 @@ int busd_plog_open(struct busd_plog *l, int datafd, const struct bus__topic_ref 
     return busd_open_last(l);
 }
 
+/* Writes segment fd's header (base, this incarnation, created `now`) and makes
+ * it durable. */
+static int busd_seg_stamp(const struct busd_plog *l, int fd, int64_t base, int64_t now)
+{
+    struct bus__seg_hdr h;
+    bus__seg_hdr_init(&h, base, l->partition, now, l->incarnation);
+    int rc = busd_pwrite_full(fd, &h, sizeof h, 0);
+    if (rc == 0 && fdatasync(fd) < 0)
+        rc = -errno;
+    return rc;
+}
+
 int busd_plog_roll(struct busd_plog *l, int64_t base)
 {
     if (l->fd >= 0 && l->segs[l->nsegs - 1].base == base && busd_plog_end(l) == BUSD_SEG_HDR) {
@@ -365,12 +377,8 @@ int busd_plog_roll(struct busd_plog *l, int64_t base)
             return 0;
         /* Empty, but of the topic's earlier incarnation (recovery adopted the log):
          * it takes ours before a record goes in, as a new segment would. */
-        struct bus__seg_hdr h;
         int64_t now = bus__real_ns();
-        bus__seg_hdr_init(&h, base, l->partition, now, l->incarnation);
-        int rc = busd_pwrite_full(l->fd, &h, sizeof h, 0);
-        if (rc == 0 && fdatasync(l->fd) < 0)
-            rc = -errno;
+        int rc = busd_seg_stamp(l, l->fd, base, now);
         if (rc < 0)
             return rc;
         l->last_created_ns = now;
@@ -388,14 +396,10 @@ int busd_plog_roll(struct busd_plog *l, int64_t base)
     }
     if (fd < 0)
         return -errno;
-    struct bus__seg_hdr h;
     int64_t now = bus__real_ns();
-    bus__seg_hdr_init(&h, base, l->partition, now, l->incarnation);
     int rc = busd_own(l->dirfd, fd, l->mode);
     if (rc == 0)
-        rc = busd_pwrite_full(fd, &h, sizeof h, 0);
-    if (rc == 0 && fdatasync(fd) < 0)
-        rc = -errno;
+        rc = busd_seg_stamp(l, fd, base, now);
     int ifd = -1;
     if (rc == 0) {
         ifd = openat(l->dirfd, idxname, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, l->mode);
