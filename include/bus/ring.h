@@ -1091,6 +1091,13 @@ static inline bool bus__pslot_alive(struct bus__pslot *s, uint32_t pid)
                : bus__proc_alive(pid, atomic_load_explicit(&s->starttime, memory_order_relaxed));
 }
 
+/* Does a live producer own the slot (pid as loaded; a reaper's is no producer)? */
+static inline bool bus__pslot_owned(const struct bus__pslot *s, uint32_t pid)
+{
+    return pid && !(pid & BUS__REAPING) &&
+           bus__proc_alive(pid, atomic_load_explicit(&s->starttime, memory_order_relaxed));
+}
+
 /* Called by a reader stuck at `at` (reserved, not committed).  Returns 1 if it
  * reaped a dead producer's claim, 0 if there is nothing to do yet (owner alive, or
  * another reaper at work), -ENOENT if no claim covers `at` (the record may have been
@@ -1190,8 +1197,7 @@ static inline bool bus__ring_writer_alive(const struct bus__ring *r, uint64_t w)
         return false;
     struct bus__pslot *s = &r->pslots[idx - 1];
     /* acquire: pairs with the release of the slot at its close or reap. */
-    return atomic_load_explicit(&s->pid, memory_order_acquire) == pid &&
-           bus__proc_alive(pid, atomic_load_explicit(&s->starttime, memory_order_relaxed));
+    return atomic_load_explicit(&s->pid, memory_order_acquire) == pid && bus__pslot_owned(s, pid);
 }
 
 /* Changes the writer word from w to nw, then rings every armed reader so that it
@@ -1222,8 +1228,7 @@ static inline int bus__ring_writer_take(struct bus__ring *r, struct bus__pslot *
         struct bus__pslot *s = &r->pslots[i];
         /* seq_cst: the other half of the Dekker pair with bus__slot_claim. */
         uint32_t p = atomic_load_explicit(&s->pid, memory_order_seq_cst);
-        if (s != self && p && !(p & BUS__REAPING) &&
-            bus__proc_alive(p, atomic_load_explicit(&s->starttime, memory_order_relaxed))) {
+        if (s != self && bus__pslot_owned(s, p)) {
             bus__ring_writer_swap(r, bus__ring_writer_word(r, self, pid), 0);
             return -EBUSY;
         }

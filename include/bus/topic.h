@@ -351,8 +351,7 @@ static inline void bus__ring_describe(struct bus__ring *r, bus_partition_info_t 
     uint32_t phi = atomic_load_explicit(&r->hdr->pslots_hi, memory_order_relaxed);
     for (uint32_t i = 0; i < phi && i < BUS__PSLOTS; i++) {
         uint32_t pid = atomic_load_explicit(&r->pslots[i].pid, memory_order_relaxed);
-        if (pid && !(pid & BUS__REAPING) &&
-            bus__proc_alive(pid, atomic_load_explicit(&r->pslots[i].starttime, memory_order_relaxed)))
+        if (bus__pslot_owned(&r->pslots[i], pid))
             pi->producers++;
     }
     uint32_t rhi = atomic_load_explicit(&r->hdr->readers_hi, memory_order_relaxed);
