@@ -94,16 +94,23 @@ static inline bool bus__tsc_invariant(void)
     return __get_cpuid(0x80000007, &a, &b, &c, &d) && (d >> 8 & 1);
 }
 
-static inline void bus__clock_init(struct bus__clock *c)
+/* Does the kernel itself keep time with the TSC? */
+static inline bool bus__clocksource_tsc(void)
 {
     char buf[32] = {0};
-    memset(c, 0, sizeof *c);
     int fd = open("/sys/devices/system/clocksource/clocksource0/current_clocksource",
                   O_RDONLY | O_CLOEXEC);
     ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
     if (fd >= 0)
         close(fd);
-    c->mode = (n >= 3 && strncmp(buf, "tsc", 3) == 0) || bus__tsc_invariant() ? 0 : -1;
+    return n >= 3 && strncmp(buf, "tsc", 3) == 0;
+}
+
+static inline void bus__clock_init(struct bus__clock *c)
+{
+    memset(c, 0, sizeof *c);
+    /* CPUID first: where it answers, the producer's open reads no file */
+    c->mode = bus__tsc_invariant() || bus__clocksource_tsc() ? 0 : -1;
 }
 
 static inline int64_t bus__clock_slow(struct bus__clock *c)
