@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,6 +174,23 @@ static inline void fz_quiet_stdout(void)
 {
     if (!freopen("/dev/null", "w", stdout))
         exit(1);
+}
+
+/* A fresh small bus at dir/bus for a target to work in; exits if it cannot be
+ * made, which is no finding. */
+static inline bus_t *fz_small_bus(const char *dir, uint32_t topics, uint32_t groups)
+{
+    char path[PATH_MAX];
+    bus_options_t o;
+    bus_options_init(&o);
+    o.max_topics = topics;
+    o.max_clients = 2;
+    o.max_groups = groups;
+    snprintf(path, sizeof path, "%s/bus", dir);
+    bus_t *b;
+    if (bus_open(&b, path, &o) < 0)
+        exit(1);
+    return b;
 }
 
 /* ---------------------------------------------------------- the template ---- */

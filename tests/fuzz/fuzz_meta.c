@@ -118,15 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     if (!scan.big) {
-        bus_options_t o;
-        bus_options_init(&o);
-        o.max_topics = 4;
-        o.max_clients = 2;
-        o.max_groups = 4;
-        snprintf(path, sizeof path, "%s/bus", dir);
-        bus_t *b;
-        if (bus_open(&b, path, &o) < 0)
-            exit(1);
+        bus_t *b = fz_small_bus(dir, 4, 4);
         recover_bus(b, data_dir);
         groups(b);
         uint32_t crc = 0;

@@ -180,15 +180,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_write(path, s->index, s->index_len);
     }
 
-    bus_options_t o;
-    bus_options_init(&o);
-    o.max_topics = 2;
-    o.max_clients = 2;
-    o.max_groups = 1;
-    snprintf(path, sizeof path, "%s/bus", dir);
-    bus_t *b;
-    if (bus_open(&b, path, &o) < 0)
-        exit(1);
+    bus_t *b = fz_small_bus(dir, 2, 1);
     /* where busd says its segments are, as busd writes it at start */
     snprintf(b->ctl->flusher.data_dir, sizeof b->ctl->flusher.data_dir, "%s", datadir);
     catchup_walk(b, in.max_record, in.seek);
