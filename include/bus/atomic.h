@@ -23,6 +23,19 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "bus needs lock-free 64-bit atomics"
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "bus needs lock-free 32-bit atomics");
 _Static_assert(ATOMIC_LONG_LOCK_FREE == 2, "bus needs lock-free 64-bit atomics (uint64_t)");
 
+/* BUS__TSAN: 1 when built with ThreadSanitizer (gcc or clang), which needs to be
+ * told what it cannot see. */
+#if defined(__SANITIZE_THREAD__)
+#define BUS__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define BUS__TSAN 1
+#endif
+#endif
+#ifndef BUS__TSAN
+#define BUS__TSAN 0
+#endif
+
 /* A 16-byte aligned pair of 64-bit atomics updated together by bus__cas16().  Each
  * half may also be read alone with an 8-byte atomic load. */
 typedef struct bus__pair {
@@ -62,20 +75,9 @@ static inline bool bus__cpu_has_avx(void)
     return k == 2;
 }
 
-#if defined(__SANITIZE_THREAD__)
-#define BUS__STORE16_ASM 0
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define BUS__STORE16_ASM 0
-#endif
-#endif
-#ifndef BUS__STORE16_ASM
-#define BUS__STORE16_ASM 1
-#endif
-
 static inline void bus__store16(bus__pair_t *p, uint64_t new_lo, uint64_t new_hi)
 {
-#if BUS__STORE16_ASM
+#if !BUS__TSAN
     if (bus__cpu_has_avx()) {
         typedef long long bus__v2di __attribute__((vector_size(16)));
         bus__v2di v = {(long long)new_lo, (long long)new_hi};

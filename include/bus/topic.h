@@ -10,6 +10,9 @@
 #define BUS_TOPIC_H
 
 #include "ring.h"
+#if BUS__TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
 
 BUS_API void bus_topic_config_init(bus_topic_config_t *cfg)
 {
@@ -191,6 +194,12 @@ static inline int bus__ctl_lock(bus_t *b)
             return BUS_ECORRUPT; /* damaged control segment: fail, never wedge */
     }
     if (r == EOWNERDEAD) {
+#if BUS__TSAN
+        /* ThreadSanitizer's pthread_mutex_timedlock counts only 0 as locked: tell it
+         * we hold the lock its dead owner left, or our unlock is a false report. */
+        __tsan_mutex_pre_lock(&b->ctl->admin, __tsan_mutex_try_lock);
+        __tsan_mutex_post_lock(&b->ctl->admin, __tsan_mutex_try_lock, 0);
+#endif
         bus__ctl_repair(b);
         pthread_mutex_consistent(&b->ctl->admin);
         return 0;
