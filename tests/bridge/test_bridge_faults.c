@@ -142,11 +142,17 @@ static void test_leader_down(void **state)
     out_done(k, 600, 0);
 }
 
+/* One Produce request in flight: the mock answers an injected error without
+ * appending the batch, even an error that tells the client the batch may be
+ * written (REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS_AFTER_APPEND), and it accepts
+ * a later pipelined batch whose sequence skips it; librdkafka then takes the
+ * first batch as written ("implicitly acked").  A real broker refuses such a
+ * gap (OUT_OF_ORDER_SEQUENCE_NUMBER), so that loss is the mock's alone. */
 static void test_out_produce_errors(void **state)
 {
     bk_ctx_t *k = *state;
     topics(k, 1 << 20);
-    out_started(k, "", 200);
+    out_started(k, "kafka.producer.max.in.flight.requests.per.connection = 1\n", 200);
     /* Retriable errors on the next Produce requests: librdkafka retries them. */
     rd_kafka_mock_push_request_errors(k->mc, 0 /* Produce */, 6, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
                                       RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
