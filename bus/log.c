@@ -91,16 +91,21 @@ void log_vline(FILE *out, const char *prog, const char *fmt, va_list ap)
 {
     struct timespec ts;
     struct tm tm;
-    char stamp[32];
+    char stamp[32], line[8192];
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-    /* one fprintf for the prefix and one for the message, then the newline: the
-     * stream's lock keeps a line whole among threads. */
+    /* The line made whole first, then one fwrite: one write(2) on stderr, which
+     * is unbuffered, so lines from processes sharing a file never interleave;
+     * the stream's lock does the same among threads.  A longer line is cut. */
+    int n = snprintf(line, sizeof line, "%s.%03ldZ %s[%d]: ", stamp, ts.tv_nsec / 1000000, prog, (int)getpid());
+    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    size_t len = m < 0 ? (size_t)n : (size_t)n + (size_t)m;
+    if (len > sizeof line - 2)
+        len = sizeof line - 2;
+    line[len++] = '\n';
     flockfile(out);
-    fprintf(out, "%s.%03ldZ %s[%d]: ", stamp, ts.tv_nsec / 1000000, prog, (int)getpid());
-    vfprintf(out, fmt, ap);
-    fputc('\n', out);
+    fwrite(line, 1, len, out);
     fflush(out);
     funlockfile(out);
 }

@@ -12,8 +12,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-/* One line to out, "<stamp> prog[pid]: <message>\n", whole even when several
- * threads log (bus-bridge's use it too). */
+/* One line to out, "<stamp> prog[pid]: <message>\n" (at most 8 KiB), in one
+ * write: whole even when several threads or processes log to it (bus-bridge's
+ * use it too). */
 __attribute__((format(printf, 3, 0))) void log_vline(FILE *out, const char *prog, const char *fmt,
                                                       va_list ap);
 
