@@ -10,6 +10,9 @@
  * kill -9 loses nothing: the group resumes at its last commit, and the records
  * written to the bus after it come again.
  *
+ * Several bridges in one group split the Kafka partitions (Kafka's rebalance,
+ * each change logged); a member giving up partitions commits what it stored.
+ *
  * Backpressure: a full bus ring (its consumers are behind) makes bus_send_record
  * wait; the bridge waits with it and reads no more from Kafka.  A durable topic
  * with no busd running waits the same way in bus_flush (logged).
@@ -20,6 +23,7 @@
  * modulo the bus topic's count, or bus's partitioner by key (murmur2). */
 #include "bridge.h"
 
+#include <bsd/string.h> /* strlcpy */
 #include <inttypes.h>
 
 typedef struct in_route {
@@ -225,6 +229,47 @@ static void update_lag(inbound_t *in)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
+/* A change of the Kafka partitions this member reads: logged a line each, then
+ * applied (whole for the eager protocol, the default; in steps for the
+ * cooperative one).  On unassign librdkafka commits what the bridge stored, so
+ * the partitions' next owner starts after the last record written to the bus
+ * (unless that commit fails: then it reads some again).
+ * From rd_kafka_consumer_poll (the rebalance callback), and from the close (a
+ * rebalance event). */
+static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+                      const char *group)
+{
+    bool assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+    if (!assign && err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+        bridge_log("kafka consumer: rebalance of group %s failed: %s: giving up its partitions until the next one",
+                   group, rd_kafka_err2str(err));
+    for (int i = 0; parts && i < parts->cnt; i++)
+        bridge_log("kafka topic %s partition %d: %s (group %s)", parts->elems[i].topic,
+                   (int)parts->elems[i].partition, assign ? "assigned" : "revoked", group);
+    char why[256] = "";
+    if (strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0) {
+        rd_kafka_error_t *e =
+            assign ? rd_kafka_incremental_assign(rk, parts) : rd_kafka_incremental_unassign(rk, parts);
+        if (e) {
+            strlcpy(why, rd_kafka_error_string(e), sizeof why);
+            rd_kafka_error_destroy(e);
+        }
+    } else {
+        rd_kafka_resp_err_t e = rd_kafka_assign(rk, assign ? parts : NULL);
+        if (e)
+            strlcpy(why, rd_kafka_err2str(e), sizeof why);
+    }
+    if (*why)
+        bridge_log("kafka consumer: cannot %s partitions of group %s: %s", assign ? "take" : "give up", group, why);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+                         void *arg)
+{
+    inbound_t *in = arg;
+    rebalance(rk, err, parts, in->cfg->group);
+}
+
 /* A consumer event (an error message).  0 to go on, -1 to stop. */
 static int consumer_event(inbound_t *in, const rd_kafka_message_t *m)
 {
@@ -271,6 +316,8 @@ static int start(inbound_t *in)
     }
     rd_kafka_conf_t *conf = b->consumer_conf;
     b->consumer_conf = NULL; /* rd_kafka_new takes it */
+    rd_kafka_conf_set_opaque(conf, in);
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     in->rk = bridge_kafka_new(RD_KAFKA_CONSUMER, conf);
     if (!in->rk)
         return -1;
@@ -321,10 +368,12 @@ static void consumer_close(inbound_t *in)
         rd_kafka_error_destroy(e);
         closed = 1; /* nothing in progress: destroying it does not wait */
     } else {
-        /* No rebalance callback: librdkafka revokes by itself, nothing here to serve. */
+        /* The last revoke comes here as an event: served like the callback. */
         int64_t until = bridge_now_ms() + in->cfg->shutdown_timeout_ms;
         while (!(closed = rd_kafka_consumer_closed(in->rk)) && bridge_now_ms() < until) {
             rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 50);
+            if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+                rebalance(in->rk, rd_kafka_event_error(ev), rd_kafka_event_topic_partition_list(ev), in->cfg->group);
             if (ev)
                 rd_kafka_event_destroy(ev);
         }

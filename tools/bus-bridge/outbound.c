@@ -242,6 +242,12 @@ static void on_revoked(bus_consumer_t *c, const bus_topic_partition_t *parts, si
         if (!or || parts[k].partition < 0 || parts[k].partition >= or->r->bus_partitions)
             continue;
         out_part_t *op = &or->parts[parts[k].partition];
+        if (op->owned && op->committed >= 0)
+            bridge_log("bus topic %s partition %d: revoked, group %s committed offset %" PRId64, or->r->bus_topic,
+                       (int)parts[k].partition, o->cfg->group, op->committed);
+        else if (op->owned)
+            bridge_log("bus topic %s partition %d: revoked, nothing committed", or->r->bus_topic,
+                       (int)parts[k].partition);
         bridge_inflight_reset(&op->fl);
         op->owned = false;
         op->failed = false;
