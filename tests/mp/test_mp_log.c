@@ -87,7 +87,7 @@ static void test_lines_whole_across_processes(void **state)
         assert_non_null(eol);
         *eol = '\0';
         /* "<stamp> test[<pid>]: child C line I xxx...x end", in each child's order */
-        int pid, c, i, at = 0;
+        int pid = 0, c = -1, i = -1, at = 0;
         const char *s = strstr(line, " test[");
         if (!s || sscanf(s, " test[%d]: child %d line %d %n", &pid, &c, &i, &at) != 3 || c < 0 || c >= NPROC ||
             pid != pids[c] || i != next[c] || strlen(s + at) != PAYLOAD + 4 || strspn(s + at, "x") != PAYLOAD ||
