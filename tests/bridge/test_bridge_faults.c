@@ -147,17 +147,21 @@ static void test_leader_down(void **state)
     out_done(k, 600, IN_ORDER);
 }
 
-/* One Produce request in flight: the mock answers an injected error without
- * appending the batch, even an error that tells the client the batch may be
- * written (REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS_AFTER_APPEND), and it accepts
- * a later pipelined batch whose sequence skips it; librdkafka then takes the
- * first batch as written ("implicitly acked").  A real broker refuses such a
- * gap (OUT_OF_ORDER_SEQUENCE_NUMBER), so that loss is the mock's alone. */
+/* For tests that inject Produce errors: one request in flight.  The mock answers
+ * an injected error without appending the batch, even an error that tells the
+ * client the batch may be written (REQUEST_TIMED_OUT,
+ * NOT_ENOUGH_REPLICAS_AFTER_APPEND), and it accepts a later pipelined batch
+ * whose sequence skips it.  librdkafka then takes the first batch as written
+ * ("implicitly acked"): a loss; or, after a fatal error, the later batch is in
+ * Kafka before the first is sent again.  A real broker refuses such a gap
+ * (OUT_OF_ORDER_SEQUENCE_NUMBER): both are the mock's alone. */
+static const char one_in_flight[] = "kafka.producer.max.in.flight.requests.per.connection = 1\n";
+
 static void test_out_produce_errors(void **state)
 {
     bk_ctx_t *k = *state;
     topics(k, 1 << 20);
-    out_started(k, "kafka.producer.max.in.flight.requests.per.connection = 1\n", 200);
+    out_started(k, one_in_flight, 200);
     /* Retriable errors on the next Produce requests: librdkafka retries them. */
     rd_kafka_mock_push_request_errors(k->mc, 0 /* Produce */, 6, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
                                       RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
@@ -190,7 +194,7 @@ static void test_out_fatal(void **state)
 {
     bk_ctx_t *k = *state;
     topics(k, 1 << 20);
-    out_started(k, "", 100);
+    out_started(k, one_in_flight, 100);
     rd_kafka_mock_push_request_errors(k->mc, 0 /* Produce */, 4, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
                                       RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
                                       RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
