@@ -63,6 +63,29 @@ static inline void bt_rmrf(const char *path)
     nftw(path, bt__rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* The whole of a file, NUL-terminated (free it); *len its size (len may be NULL). */
+static inline char *bt_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t cap = 4096, n = 0, got;
+    char *buf = (char *)malloc(cap);
+    assert_non_null(buf);
+    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (n + 1 == cap) {
+            cap *= 2;
+            buf = (char *)realloc(buf, cap);
+            assert_non_null(buf);
+        }
+    }
+    fclose(f);
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}
+
 /* Makes a fresh /dev/shm/bus-test-XXXXXX directory into buf (>= 64 bytes). */
 static inline int bt_mkdtemp(char *buf, size_t size)
 {

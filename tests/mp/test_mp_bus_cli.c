@@ -19,29 +19,6 @@ typedef struct run {
     char *err;    /* stderr, NUL-terminated */
 } run_t;
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    size_t r;
-    while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += r;
-        if (cap - n - 1 == 0) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-    }
-    fclose(f);
-    buf[n] = '\0';
-    if (len)
-        *len = n;
-    return buf;
-}
-
 /* Runs `bus ARGS...` (NULL-terminated) with stdin from in (NULL: /dev/null). */
 static run_t cli(const char *scratch, const char *in, ...)
 {
@@ -74,8 +51,8 @@ static run_t cli(const char *scratch, const char *in, ...)
     int st = bt_wait(pid, bt_hang_s());
     run_t r = {0};
     r.status = st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    r.out = slurp(out_path, &r.out_len);
-    r.err = slurp(err_path, NULL);
+    r.out = bt_slurp(out_path, &r.out_len);
+    r.err = bt_slurp(err_path, NULL);
     return r;
 }
 
@@ -466,7 +443,7 @@ static void test_consume_sigint(void **state)
     int st = bt_wait(pid, bt_hang_s());
     char buf[64];
     if (!(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
-        char *e = slurp(err_path, NULL);
+        char *e = bt_slurp(err_path, NULL);
         fail_msg("bus consume -g after SIGINT: %s, stderr '%s'", bt_status_str(st, buf, sizeof buf), e);
     }
 

@@ -54,31 +54,9 @@ static int run(const char *out, const char *err, const char *const *argv)
     return WEXITSTATUS(st);
 }
 
-/* The whole of a file, NUL-terminated (caller frees); *n its size. */
-static char *slurp(const char *path, size_t *n)
-{
-    int fd = open(path, O_RDONLY);
-    assert_true(fd >= 0);
-    struct stat st;
-    assert_int_equal(fstat(fd, &st), 0);
-    char *buf = malloc((size_t)st.st_size + 1);
-    assert_non_null(buf);
-    size_t got = 0;
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-        assert_true(r > 0);
-        got += (size_t)r;
-    }
-    buf[got] = '\0';
-    close(fd);
-    if (n)
-        *n = got;
-    return buf;
-}
-
 static int count_lines(const char *path)
 {
-    char *s = slurp(path, NULL);
+    char *s = bt_slurp(path, NULL);
     int n = 0;
     for (char *p = s; *p; p++)
         n += *p == '\n';
@@ -203,7 +181,7 @@ static void check_json(const char *json_path, const char *mode)
     const char *argv[] = {"/usr/bin/env", "python3", "-c", checker, json_path, mode, pid, NULL};
     int rc = run(o.out, o.err, argv);
     if (rc != 0) {
-        char *e = slurp(o.err, NULL), *j = slurp(json_path, NULL);
+        char *e = bt_slurp(o.err, NULL), *j = bt_slurp(json_path, NULL);
         fail_msg("JSON check (%s) failed, rc %d:\n%s\nJSON: %s", mode, rc, e, j);
     }
     bt_rmrf(o.dir);
@@ -223,7 +201,7 @@ static void test_json_lag(void **state)
     /* the text view lists the member's assignment */
     const char *argv_text[] = {tool, "-b", ctx->dir, "-g", "g1", NULL};
     assert_int_equal(run(o.out, o.err, argv_text), 0);
-    char *live = slurp(o.out, NULL);
+    char *live = bt_slurp(o.out, NULL);
     assert_non_null(strstr(live, "PARTITIONS"));
     assert_non_null(strstr(live, "stat-test"));
     assert_non_null(strstr(live, " orders:0,1,2\n"));
@@ -238,7 +216,7 @@ static void test_json_lag(void **state)
     const char *argv_env[] = {tool, NULL};
     assert_int_equal(run(o.out, o.err, argv_env), 0);
     unsetenv("BUS_PATH");
-    char *text = slurp(o.out, NULL);
+    char *text = bt_slurp(o.out, NULL);
     assert_non_null(strstr(text, "CURRENT-OFFSET"));
     assert_non_null(strstr(text, "LOG-END-OFFSET"));
     assert_non_null(strstr(text, "flusher: down"));
@@ -258,7 +236,7 @@ static void check_expr(const char *json_path, const char *expr)
     const char *argv[] = {"/usr/bin/env", "python3", "-c", prog, json_path, expr, NULL};
     int rc = run(o.out, o.err, argv);
     if (rc != 0) {
-        char *e = slurp(o.err, NULL);
+        char *e = bt_slurp(o.err, NULL);
         fail_msg("JSON check failed (rc %d): %s\n%s", rc, expr, e);
     }
     bt_rmrf(o.dir);
@@ -300,7 +278,7 @@ static void test_lag_overwritten(void **state)
     /* the text view shows '-' for it */
     const char *text[] = {tool, "-b", ctx->dir, "-g", "late", NULL};
     assert_int_equal(run(o.out, o.err, text), 0);
-    char *t = slurp(o.out, NULL);
+    char *t = bt_slurp(o.out, NULL);
     assert_non_null(strstr(t, "group late: empty"));
     free(t);
     bt_rmrf(o.dir);
@@ -318,7 +296,7 @@ static void test_filters(void **state)
     outs_make(&o);
     const char *argv[] = {tool, "--json", "-b", ctx->dir, "-t", "other", "-g", "g1", NULL};
     assert_int_equal(run(o.out, o.err, argv), 0);
-    char *j = slurp(o.out, NULL);
+    char *j = bt_slurp(o.out, NULL);
     assert_non_null(strstr(j, "\"name\":\"other\""));
     assert_null(strstr(j, "\"name\":\"orders\""));
     assert_non_null(strstr(j, "\"name\":\"g1\",\"state\":\"empty\""));
@@ -373,7 +351,7 @@ static void test_bad_inputs(void **state)
     const char *newer[] = {tool, "-b", ctx->dir, NULL};
     assert_int_equal(run(o.out, o.err, newer), 1);
     assert_int_equal(count_lines(o.err), 1);
-    char *e = slurp(o.err, NULL);
+    char *e = bt_slurp(o.err, NULL);
     assert_non_null(strstr(e, "version"));
     free(e);
 
@@ -404,7 +382,7 @@ static void test_read_only(void **state)
     snprintf(ctl, sizeof ctl, "%s/control", ctx->dir);
     snprintf(ring, sizeof ring, "%s/orders-0", ctx->dir);
     size_t nc, nr;
-    char *ctl0 = slurp(ctl, &nc), *ring0 = slurp(ring, &nr);
+    char *ctl0 = bt_slurp(ctl, &nc), *ring0 = bt_slurp(ring, &nr);
     struct outs o;
     outs_make(&o);
     const char *j[] = {tool, "--json", "-b", ctx->dir, NULL};
@@ -426,7 +404,7 @@ static void test_read_only(void **state)
     kill(pid, SIGTERM);
     int st = bt_wait(pid, 30);
     assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    char *w = slurp(o.out, NULL);
+    char *w = bt_slurp(o.out, NULL);
     int blocks = 0;
     for (char *p = w; (p = strstr(p, "CURRENT-OFFSET")); p++)
         blocks++;
@@ -435,7 +413,7 @@ static void test_read_only(void **state)
     free(w);
 
     size_t nc1, nr1;
-    char *ctl1 = slurp(ctl, &nc1), *ring1 = slurp(ring, &nr1);
+    char *ctl1 = bt_slurp(ctl, &nc1), *ring1 = bt_slurp(ring, &nr1);
     assert_int_equal(nc, nc1);
     assert_int_equal(nr, nr1);
     assert_memory_equal(ctl0, ctl1, nc);

@@ -30,29 +30,6 @@ static FILE *open_log(const char *path)
     return f;
 }
 
-/* The file's contents, NUL-terminated (free it). */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    size_t cap = 1 << 20, n = 0;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    size_t got;
-    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (n + 1 == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 static void test_lines_whole_across_processes(void **state)
 {
     (void)state;
@@ -78,7 +55,7 @@ static void test_lines_whole_across_processes(void **state)
         assert_int_equal(bt_wait(pids[c], bt_hang_s()), 0);
 
     size_t len;
-    char *buf = slurp(path, &len);
+    char *buf = bt_slurp(path, &len);
     int *next = calloc(NPROC, sizeof *next);
     assert_non_null(next);
     int lines = 0;
@@ -120,7 +97,7 @@ static void test_long_message_cut_to_one_line(void **state)
     fclose(f);
 
     size_t len;
-    char *buf = slurp(path, &len);
+    char *buf = bt_slurp(path, &len);
     char *eol = strchr(buf, '\n');
     assert_non_null(eol);
     assert_int_equal(eol - buf + 1, LINE_MAX_BYTES - 1); /* cut, with its newline */
