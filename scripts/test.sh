@@ -32,6 +32,7 @@ bash scripts/deps.sh
 jobs=${BUS_JOBS:-2}
 ulimit -c 0 # the sanitizers abort on a report: no core files
 summary=()
+why=() # what failed, for the end of the output (CI shows its tail)
 failed=0
 
 # Sanitizer reports, by the first line each prints.
@@ -41,6 +42,15 @@ reports_re='(ERROR|WARNING): [A-Za-z]+Sanitizer|SUMMARY: [A-Za-z]+Sanitizer|: ru
 ctest_list() {
     sed -n "/$1/,/^[^[:space:]]/p" "$2" | sed -n 's/^[[:space:]]*[0-9]* - \(.*\)$/\1/p' |
         paste -sd ' ' -
+}
+
+# cmocka's failure lines and sanitizer reports in a ctest log, each after its
+# test's name: the first 20.
+failure_lines() {
+    awk -v re="$reports_re" '
+        /^[0-9]+\/[0-9]+ Test: / { test = $3 }
+        /^\[  (ERROR|FAILED) +\]|^\[   LINE   \]/ || $0 ~ re { print test ": " $0 }
+    ' "$1" | head -n 20
 }
 
 # run NAME PRESET DIR [configure args] - configure, build and test one preset;
@@ -82,6 +92,7 @@ run() {
     if [ "$rc" -ne 0 ]; then
         verdict=FAILED
         failed=1
+        why+=("$name:" "$(failure_lines "$dir/Testing/Temporary/LastTest.log" 2>/dev/null || true)")
     fi
     summary+=("$(printf '%-11s %-12s %-6s %s [%ds]' "$name" "$dir/" "$verdict" "$line" \
         $((SECONDS - start)))")
@@ -125,6 +136,10 @@ else
 fi
 
 echo
+if [ "${#why[@]}" -ne 0 ]; then
+    echo "==== what failed (the whole output is in each build directory's test.log)"
+    printf '%s\n' "${why[@]}"
+fi
 echo "==== summary"
 printf '%s\n' "${summary[@]}"
 if [ "$failed" -ne 0 ]; then
