@@ -22,6 +22,7 @@ typedef struct bk_ctx {
     char dir[64];     /* the bus */
     char scratch[64]; /* config files and the bridge's log */
     char log[128];    /* scratch/bridge.log: every run of the bridge appends */
+    long log_from;    /* where bk_log_has looks from (bk_log_mark) */
     bus_t *bus;
     rd_kafka_t *mrk;  /* owns the mock cluster */
     rd_kafka_mock_cluster_t *mc;
@@ -214,7 +215,7 @@ static inline void bk_bridge_stop(bk_ctx_t *k)
         fail_msg("bus-bridge after SIGTERM: %s, want exit 0", bt_status_str(st, buf, sizeof buf));
 }
 
-/* 1 when the bridge's log holds `needle`. */
+/* 1 when the bridge's log holds `needle` (after the last bk_log_mark). */
 static inline int bk_log_has(bk_ctx_t *k, const char *needle)
 {
     FILE *f = fopen(k->log, "r");
@@ -222,10 +223,19 @@ static inline int bk_log_has(bk_ctx_t *k, const char *needle)
         return 0;
     char line[4096];
     int found = 0;
-    while (!found && fgets(line, sizeof line, f))
-        found = strstr(line, needle) != NULL;
+    if (fseek(f, k->log_from, SEEK_SET) == 0)
+        while (!found && fgets(line, sizeof line, f))
+            found = strstr(line, needle) != NULL;
     fclose(f);
     return found;
+}
+
+/* From now on bk_log_has and bk_wait_log see only what is logged after this
+ * (the whole log is still printed at the end). */
+static inline void bk_log_mark(bk_ctx_t *k)
+{
+    struct stat st;
+    k->log_from = stat(k->log, &st) == 0 ? (long)st.st_size : 0;
 }
 
 /* When a wait gives up: the hang guard from now. */
