@@ -120,6 +120,7 @@ struct peers_ctl {
     _Atomic uint64_t sent;            /* producer: messages sent, end marker excluded */
     _Atomic uint64_t received;        /* consumer: messages verified, end marker excluded */
     _Atomic uint64_t nsamples;        /* pinger: round trips in samples[] */
+    _Atomic int drained;              /* consumer, ponger: 1 once the end marker came */
     char err[512];                    /* the first failure, one line */
     int64_t samples[];                /* pinger: round trip times, ns */
 };
