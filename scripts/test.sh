@@ -44,13 +44,29 @@ ctest_list() {
         paste -sd ' ' -
 }
 
-# cmocka's failure lines and sanitizer reports in a ctest log, each after its
-# test's name: the first 20.
+# For each failed test in a ctest log: its cmocka failure lines and sanitizer
+# reports or, with none (a timeout, a script), the last 5 lines of its output;
+# for a passed one, its sanitizer reports.  Each after the test's name, 30 lines
+# at most.
 failure_lines() {
     awk -v re="$reports_re" '
-        /^[0-9]+\/[0-9]+ Test: / { test = $3 }
-        /^\[  (ERROR|FAILED) +\]|^\[   LINE   \]/ || $0 ~ re { print test ": " $0 }
-    ' "$1" | head -n 20
+        /^[0-9]+\/[0-9]+ Test: / { test = $3; n = 0; nl = 0; out = 0; next }
+        /^Output:$/ { out = 1; getline; next } # (then a line of dashes)
+        /^<end of output>$/ { out = 0; next }
+        /^Test Failed\.$/ {
+            if (n) for (i = 0; i < n; i++) print test ": " hit[i]
+            else if (!nl) print test ": (no output)"
+            else for (i = (nl > 5 ? nl - 5 : 0); i < nl; i++) print test ": " last[i % 5]
+            next
+        }
+        /^Test Passed\.$/ { # a report from a child whose status went unchecked
+            for (i = 0; i < n; i++) if (hit[i] ~ re) print test ": " hit[i]
+            next
+        }
+        !out { next }
+        /^\[  (ERROR|FAILED) +\]|^\[   LINE   \]/ || $0 ~ re { hit[n++] = $0 }
+        { last[nl++ % 5] = $0 }
+    ' "$1" | head -n 30
 }
 
 # run NAME PRESET DIR [configure args] - configure, build and test one preset;
