@@ -665,4 +665,22 @@ static inline size_t bk_read_bus(bk_ctx_t *k, const char *topic, size_t want, in
     return n;
 }
 
+/* How often each record of the numbered stream [0, nrec) is in bus topic `topic`
+ * now: every record up to its partitions' end offsets, read from the beginning
+ * (bk_count_v: free it); *total how many that is (total may be NULL). */
+static inline int *bk_bus_counts(bk_ctx_t *k, const char *topic, int nrec, int32_t partitions, size_t *total)
+{
+    size_t n = 0;
+    for (int32_t q = 0; q < partitions; q++)
+        n += (size_t)bt_end_offset(k->bus, topic, q);
+    bk_rec_t *r;
+    size_t got = bk_read_bus(k, topic, n, 0, &r);
+    assert_int_equal(got, n);
+    int *count = bk_count_v(r, got, nrec, partitions);
+    bk_recs_free(r, got);
+    if (total)
+        *total = n;
+    return count;
+}
+
 #endif /* BRIDGE_TEST_H */

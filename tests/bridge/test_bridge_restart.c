@@ -48,20 +48,6 @@ static int *kafka_counts(bk_ctx_t *k)
     return count;
 }
 
-/* How often each record is in the bus topic stream. */
-static int *bus_counts(bk_ctx_t *k)
-{
-    size_t total = 0;
-    for (int q = 0; q < NPART; q++)
-        total += (size_t)bt_end_offset(k->bus, "stream", q);
-    bk_rec_t *r;
-    size_t n = bk_read_bus(k, "stream", total, 0, &r);
-    assert_int_equal(n, total);
-    int *count = bk_count_v(r, n, NREC, NPART);
-    bk_recs_free(r, n);
-    return count;
-}
-
 static void test_out_kill(void **state)
 {
     bk_ctx_t *k = *state;
@@ -154,7 +140,7 @@ static void test_in_kill(void **state)
     bk_wait_kafka_committed_all(k, "bus-bridge", "k-stream", NPART, NREC / NPART);
     bk_bridge_stop(k);
 
-    int *count = bus_counts(k);
+    int *count = bk_bus_counts(k, "stream", NREC, NPART, NULL);
     for (int q = 0; q < NPART; q++)
         committed[q] = committed[q] < 0 ? 0 : committed[q];
     check_counts(count, committed);
@@ -311,7 +297,7 @@ static void in_two_bridges(bk_ctx_t *k, const char *strategy)
     bk_wait_kafka_committed_all(k, "bus-bridge", "k-stream", NPART, NREC / NPART);
     bk_bridge_stop(k);
 
-    int *count = bus_counts(k);
+    int *count = bk_bus_counts(k, "stream", NREC, NPART, NULL);
     printf("# %d records through two bridges (%s), %d duplicates (a handover reads again what was not "
            "committed)\n", NREC, strategy, check_none_lost(count));
     free(count);
